@@ -1,0 +1,1 @@
+"""Sources and sinks: one connector per module, all on one shared base."""

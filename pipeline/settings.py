@@ -1,0 +1,206 @@
+"""The one configuration object of every pipeline process.
+
+Values come, highest priority first, from: keyword arguments, environment variables
+(``PIPELINE_`` prefix, ``__`` between section and knob, e.g. ``PIPELINE_KAFKA__BOOTSTRAP_SERVERS``),
+the YAML file named by ``PIPELINE_CONFIG_FILE`` (same nesting as the sections below), then defaults.
+``pipeline settings`` prints every knob; docs/configuration.md is generated from it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+from pipeline.paths import REPO_ROOT
+
+ENV_PREFIX = "PIPELINE_"
+ENV_NESTED_DELIMITER = "__"
+CONFIG_FILE_ENV = "PIPELINE_CONFIG_FILE"
+
+
+class Section(BaseModel):
+    """A settings section; a misspelt knob is an error, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class KafkaSettings(Section):
+    """How every process reaches the Kafka cluster."""
+
+    bootstrap_servers: str = Field(
+        "127.0.0.1:19092", description="Comma-separated host:port list of Kafka brokers."
+    )
+    client_id: str = Field("alert-pipeline", description="Client id reported to the brokers.")
+    security_protocol: str = Field(
+        "PLAINTEXT", description="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL."
+    )
+    sasl_mechanism: str | None = Field(None, description="PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.")
+    sasl_username: str | None = Field(None, description="SASL user name.")
+    sasl_password: SecretStr | None = Field(None, description="SASL password (secret).")
+    ssl_ca_location: Path | None = Field(None, description="CA bundle for SSL listeners.")
+    request_timeout_s: float = Field(
+        10.0, gt=0, description="Admin and metadata request timeout, seconds."
+    )
+
+    def client_config(self) -> dict[str, Any]:
+        """librdkafka (confluent-kafka) configuration shared by producers, consumers and admin."""
+        config: dict[str, Any] = {
+            "bootstrap.servers": self.bootstrap_servers,
+            "client.id": self.client_id,
+            "security.protocol": self.security_protocol,
+        }
+        if self.sasl_mechanism:
+            config["sasl.mechanism"] = self.sasl_mechanism
+        if self.sasl_username:
+            config["sasl.username"] = self.sasl_username
+        if self.sasl_password:
+            config["sasl.password"] = self.sasl_password.get_secret_value()
+        if self.ssl_ca_location:
+            config["ssl.ca.location"] = str(self.ssl_ca_location)
+        return config
+
+
+class TopicSettings(Section):
+    """Which topology the pipeline runs and how its topic names are formed."""
+
+    topology_file: Path = Field(
+        REPO_ROOT / "topologies" / "default.yaml",
+        description="YAML file declaring every topic and stage.",
+    )
+    prefix: str = Field(
+        "",
+        description="Prepended to every topic and consumer group name "
+        "(several pipelines on one cluster; tests use a fresh prefix each).",
+    )
+    replication_factor: int | None = Field(
+        None, ge=1, description="Overrides the topology's replication factor for every topic."
+    )
+
+
+class RedisSettings(Section):
+    """Redis, used for caches and the delivery ledger by later stages."""
+
+    url: str = Field("redis://127.0.0.1:16379/0", description="redis:// or rediss:// URL.")
+
+
+class BridgeSettings(Section):
+    """The HTTP ingest bridge."""
+
+    host: str = Field("127.0.0.1", description="Address the bridge listens on.")
+    port: int = Field(
+        9093, ge=1, le=65535,
+        description="Port of the bridge; 9093 so Prometheus can use it as its Alertmanager.",
+    )
+
+
+class DevSettings(Section):
+    """The local development services started by ``pipeline dev`` (broker and Redis)."""
+
+    state_dir: Path = Field(
+        REPO_ROOT / ".dev", description="Data, logs and pid files of the local services."
+    )
+    cache_dir: Path = Field(
+        Path.home() / ".cache" / "alert-pipeline",
+        description="Downloaded Kafka jars, kept across runs so later starts are offline.",
+    )
+    kafka_port: int = Field(19092, ge=1, le=65535, description="Local broker's client port.")
+    kafka_controller_port: int = Field(
+        19093, ge=1, le=65535, description="Local KRaft controller port."
+    )
+    kafka_heap: str = Field("512m", description="JVM heap (-Xms/-Xmx) of the local broker.")
+    redis_port: int = Field(16379, ge=1, le=65535, description="Local Redis port.")
+    start_timeout_s: float = Field(
+        90.0, gt=0, description="How long to wait for a local service to become ready, seconds."
+    )
+
+
+class Settings(BaseSettings):
+    """Every knob of the pipeline."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter=ENV_NESTED_DELIMITER,
+        extra="forbid",
+        validate_default=True,
+    )
+
+    log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
+    alertmanager_config: Path = Field(
+        REPO_ROOT / "deploy" / "local" / "alertmanager.yml",
+        description="Alertmanager-format configuration (routes, receivers, inhibit rules).",
+    )
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    topics: TopicSettings = Field(default_factory=TopicSettings)
+    redis: RedisSettings = Field(default_factory=RedisSettings)
+    bridge: BridgeSettings = Field(default_factory=BridgeSettings)
+    dev: DevSettings = Field(default_factory=DevSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get(CONFIG_FILE_ENV)
+        if config_file:
+            path = Path(config_file)
+            if not path.is_file():
+                raise FileNotFoundError(f"{CONFIG_FILE_ENV}={config_file}: no such file")
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=path))
+        return tuple(sources)
+
+    def topic(self, name: str) -> str:
+        """The cluster-side name of a topology topic."""
+        return f"{self.topics.prefix}{name}"
+
+
+def iter_knobs(model: type[BaseModel] = Settings, path: tuple[str, ...] = ()):
+    """Yield (dotted name, env var, default, description) for every leaf setting."""
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            yield from iter_knobs(annotation, path + (name,))
+            continue
+        dotted = ".".join(path + (name,))
+        env = ENV_PREFIX + ENV_NESTED_DELIMITER.join(path + (name,)).upper()
+        default = field.get_default(call_default_factory=True)
+        if isinstance(default, Path):
+            default = _display_path(default)
+        yield dotted, env, default, field.description or ""
+
+
+def _display_path(path: Path) -> str:
+    """Show repo- and home-relative defaults portably, not as this machine's absolute path."""
+    try:
+        return "<repo>/" + str(path.relative_to(REPO_ROOT))
+    except ValueError:
+        pass
+    try:
+        return "~/" + str(path.relative_to(Path.home()))
+    except ValueError:
+        return str(path)
+
+
+def knobs_markdown() -> str:
+    """The settings reference, as written to docs/configuration.md."""
+    lines = [
+        "| setting (YAML path) | environment variable | default | meaning |",
+        "| --- | --- | --- | --- |",
+    ]
+    for dotted, env, default, description in iter_knobs():
+        shown = "" if default is None else f"`{default}`"
+        lines.append(f"| `{dotted}` | `{env}` | {shown} | {description} |")
+    return "\n".join(lines) + "\n"
