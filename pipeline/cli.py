@@ -1,0 +1,251 @@
+"""The ``pipeline`` command: every process and operator task of the product starts here."""
+
+from __future__ import annotations
+
+import sys
+from datetime import timedelta
+
+import click
+from confluent_kafka import KafkaException
+
+from pipeline.devenv import DevEnvError
+from pipeline.settings import Settings, knobs_markdown
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except Exception as exc:  # pydantic ValidationError or a missing config file
+        raise click.ClickException(f"invalid settings: {exc}") from exc
+
+
+@click.group()
+def main() -> None:
+    """Alert pipeline on Apache Kafka."""
+
+
+@main.command("settings")
+def settings_command() -> None:
+    """Print every setting with its environment variable and default (markdown)."""
+    click.echo(knobs_markdown(), nl=False)
+
+
+# -- local development services --------------------------------------------------------------
+@main.group()
+def dev() -> None:
+    """Local Kafka broker and Redis, without Docker (for development, tests and CI)."""
+
+
+def _broker():
+    from pipeline.devenv.kafka import LocalKafka
+
+    return LocalKafka(_settings().dev)
+
+
+def _redis():
+    from pipeline.devenv.redis import LocalRedis
+
+    return LocalRedis(_settings().dev)
+
+
+def _run(action):
+    try:
+        return action()
+    except DevEnvError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _broker_up() -> None:
+    start = _run(_broker().up)
+    if start.already_running:
+        click.echo(f"kafka: already running at {start.bootstrap}")
+        return
+    fetched = "jars downloaded from Maven Central" if start.downloaded_jars else "jars cached, nothing downloaded"
+    click.echo(f"kafka: ready at {start.bootstrap} in {start.seconds_to_ready:.2f} s ({fetched})")
+
+
+def _redis_up() -> None:
+    local = _redis()
+    seconds = _run(local.up)
+    click.echo(f"redis: ready at {local.url} in {seconds:.2f} s" if seconds else f"redis: already running at {local.url}")
+
+
+@dev.command("up")
+def dev_up() -> None:
+    """Start the broker and Redis, then apply the topology."""
+    _broker_up()
+    _redis_up()
+    _apply(fix_config=False, increase_partitions=False)
+
+
+@dev.command("down")
+def dev_down() -> None:
+    """Stop Redis and the broker (data is kept)."""
+    for name, service in (("redis", _redis()), ("kafka", _broker())):
+        click.echo(f"{name}: {'stopped' if service.down() else 'was not running'}")
+
+
+@dev.command("status")
+def dev_status() -> None:
+    """Show whether the local services run and answer."""
+    click.echo(_broker().status())
+    click.echo(_redis().status())
+
+
+@dev.group("broker")
+def dev_broker() -> None:
+    """The local Kafka 3.9.1 KRaft broker."""
+
+
+@dev_broker.command("fetch")
+def broker_fetch() -> None:
+    """Download the Kafka jars into the cache (no-op when cached)."""
+    broker = _broker()
+    downloaded = _run(broker.ensure_jars)
+    click.echo(f"kafka jars {'downloaded to' if downloaded else 'already cached in'} {broker.jars_dir}")
+
+
+dev_broker.command("up")(lambda: _broker_up())
+dev_broker.commands["up"].help = "Start the broker and wait until it answers metadata requests."
+dev_broker.command("down", help="Stop the broker cleanly.")(
+    lambda: click.echo("kafka: " + ("stopped" if _broker().down() else "was not running")))
+dev_broker.command("status", help="Show the broker's state.")(lambda: click.echo(_broker().status()))
+
+
+@dev.group("redis")
+def dev_redis() -> None:
+    """The local Redis server."""
+
+
+dev_redis.command("up", help="Start Redis and wait for PING.")(lambda: _redis_up())
+dev_redis.command("down", help="Stop Redis.")(
+    lambda: click.echo("redis: " + ("stopped" if _redis().down() else "was not running")))
+dev_redis.command("status", help="Show Redis's state.")(lambda: click.echo(_redis().status()))
+
+
+# -- long-running processes --------------------------------------------------------------------
+def _start_component(module_name: str, what: str, *args: str) -> None:
+    """Import a process's module and run it; a declared but unbuilt component says so plainly."""
+    import importlib
+
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name is None or not (module_name + ".").startswith(exc.name + "."):
+            raise  # a dependency is missing, not the component itself
+        raise click.ClickException(f"{what} is declared but not implemented in this version") from exc
+    module.run(_settings(), *args)
+
+
+@main.command("worker")
+@click.argument("stage")
+def worker(stage: str) -> None:
+    """Run one stream stage of the topology (normalize, dedup, classify, mute, route, group, sink)."""
+    declared = _load_topology(_settings())
+    if stage not in declared.stages:
+        raise click.BadParameter(f"{stage!r} is not a stage of {declared.source}; "
+                                 f"choose from {', '.join(declared.stages)}", param_hint="STAGE")
+    _start_component(f"pipeline.stages.{stage}", f"stage {stage!r}")
+
+
+@main.command("bridge")
+def bridge() -> None:
+    """Run the HTTP ingest bridge."""
+    _start_component("pipeline.bridge.server", "the HTTP ingest bridge")
+
+
+# -- topology ---------------------------------------------------------------------------------
+@main.group()
+def topology() -> None:
+    """Topics and stages declared in the topology file."""
+
+
+def _load_topology(settings: Settings):
+    from pipeline.topology import TopologyError, load_topology
+
+    try:
+        return load_topology(settings.topics.topology_file)
+    except TopologyError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _apply(fix_config: bool, increase_partitions: bool) -> int:
+    from pipeline.kafka_clients import admin_client
+    from pipeline.topology.apply import apply_topology
+
+    settings = _settings()
+    declared = _load_topology(settings)
+    try:
+        report = apply_topology(
+            admin_client(settings.kafka), declared, settings.topics.prefix,
+            replication_factor=settings.topics.replication_factor,
+            fix_config=fix_config, increase_partitions=increase_partitions,
+            timeout=settings.kafka.request_timeout_s * 3,
+        )
+    except KafkaException as exc:
+        raise click.ClickException(f"Kafka at {settings.kafka.bootstrap_servers}: {exc}") from exc
+    for name in report.created:
+        click.echo(f"created: {name}")
+    for drift in report.drift:
+        click.echo(str(drift))
+    unresolved = len(report.unresolved)
+    click.echo(f"topology {declared.source}: {len(report.created)} created, {len(report.unchanged)} unchanged, "
+               f"{unresolved} drifted")
+    return unresolved
+
+
+@topology.command("apply")
+@click.option("--fix-config", is_flag=True, help="Set drifted topic configs to the declared values.")
+@click.option("--increase-partitions", is_flag=True,
+              help="Add partitions to topics with fewer than declared (changes key placement).")
+def topology_apply(fix_config: bool, increase_partitions: bool) -> None:
+    """Create missing topics and report drift; never deletes anything. Exit 3 when drift remains."""
+    if _apply(fix_config, increase_partitions):
+        sys.exit(3)
+
+
+@topology.command("describe")
+@click.option("--offline", is_flag=True, help="Only the declaration; do not ask the cluster.")
+def topology_describe(offline: bool) -> None:
+    """Print the declared topics and stages, and what the cluster has."""
+    from pipeline.durations import format_duration
+
+    settings = _settings()
+    declared = _load_topology(settings)
+    live = {}
+    if not offline:
+        from pipeline.kafka_clients import admin_client
+        from pipeline.topology.apply import cluster_state
+
+        names = [settings.topic(n) for n in declared.topics]
+        try:
+            live = cluster_state(admin_client(settings.kafka), names, settings.kafka.request_timeout_s)
+        except KafkaException as exc:
+            raise click.ClickException(f"Kafka at {settings.kafka.bootstrap_servers}: {exc}") from exc
+    rows = [("topic", "partitions", "rf", "cleanup", "retention", "schema", "cluster")]
+    for name, spec in declared.topics.items():
+        retention = "forever" if spec.retention_ms < 0 else format_duration(timedelta(milliseconds=spec.retention_ms))
+        state = "-" if offline else "missing"
+        actual = live.get(settings.topic(name))
+        if actual is not None:
+            state = f"{actual.partitions}p rf{actual.replication_factor}"
+        rows.append((settings.topic(name), str(spec.partitions), str(settings.topics.replication_factor or spec.replication_factor),
+                     spec.cleanup_policy, retention, spec.schema_name or "(raw bytes)", state))
+    _table(rows)
+    click.echo("")
+    rows = [("stage", "consumer group", "inputs", "outputs", "tables")]
+    for stage in declared.stages.values():
+        inputs = list(stage.inputs) + [f"{r} (global)" for r in stage.reads]
+        rows.append((stage.name, settings.topics.prefix + stage.consumer_group, ", ".join(inputs),
+                     ", ".join(stage.outputs), ", ".join(stage.tables) or "-"))
+    _table(rows)
+
+
+def _table(rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+
+
+if __name__ == "__main__":
+    main()
