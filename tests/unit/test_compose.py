@@ -1,0 +1,72 @@
+"""docker-compose.yml cannot run here (no Docker engine), so it is kept correct by checking it
+against the code: services per stage, commands the CLI knows, env vars that are real settings."""
+
+import re
+
+import pytest
+import yaml
+
+from pipeline.cli import main as cli
+from pipeline.devenv.kafka import KAFKA_VERSION
+from pipeline.paths import DEPLOY_DIR, REPO_ROOT
+from pipeline.settings import Settings, iter_knobs
+from pipeline.topology import load_topology
+
+COMPOSE = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
+SERVICES = COMPOSE["services"]
+PIPELINE_SERVICES = {n: s for n, s in SERVICES.items() if s.get("image") == "alert-pipeline:latest"}
+KNOB_ENV_VARS = {env for _, env, _, _ in iter_knobs()}
+
+
+def test_broker_is_the_same_kafka_as_dev_and_ci_in_kraft_mode():
+    kafka = SERVICES["kafka"]
+    assert kafka["image"] == f"apache/kafka:{KAFKA_VERSION}"
+    env = kafka["environment"]
+    assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"
+    assert "ZOOKEEPER" not in " ".join(env)
+    assert "healthcheck" in kafka
+
+
+def test_host_ports_match_the_default_settings():
+    defaults = Settings()
+    host_ports = {s: [p.split(":")[0] for p in svc.get("ports", [])] for s, svc in SERVICES.items()}
+    assert str(defaults.dev.kafka_port) in host_ports["kafka"]
+    assert defaults.kafka.bootstrap_servers.endswith(f":{defaults.dev.kafka_port}")
+    assert str(defaults.dev.redis_port) in host_ports["redis"]
+    assert str(defaults.bridge.port) in host_ports["bridge"]
+    bridge_env = SERVICES["bridge"]["environment"]
+    assert bridge_env["PIPELINE_BRIDGE__PORT"] == str(defaults.bridge.port)
+
+
+def test_every_stage_has_one_worker_service():
+    topology = load_topology(REPO_ROOT / "topologies" / "default.yaml")
+    workers = {s["command"][1]: name for name, s in PIPELINE_SERVICES.items() if s["command"][0] == "worker"}
+    assert set(workers) == set(topology.stages)
+    assert "bridge" in PIPELINE_SERVICES and PIPELINE_SERVICES["bridge"]["command"] == ["bridge"]
+
+
+@pytest.mark.parametrize("name", sorted(PIPELINE_SERVICES))
+def test_pipeline_services_run_known_commands_with_real_settings(name):
+    service = PIPELINE_SERVICES[name]
+    assert service["command"][0] in cli.commands, f"{name}: `pipeline {service['command'][0]}` does not exist"
+    assert service["build"]["dockerfile"] == "deploy/Dockerfile"
+    for var in service["environment"]:
+        assert var in KNOB_ENV_VARS, f"{name}: {var} is not a setting of pipeline/settings.py"
+    assert service["environment"]["PIPELINE_KAFKA__BOOTSTRAP_SERVERS"] == "kafka:9092"
+    # Every process must wait for the topics it uses.
+    if name != "topology":
+        assert service["depends_on"]["topology"]["condition"] == "service_completed_successfully"
+
+
+def test_containers_reach_the_internal_listener_and_redis():
+    kafka_env = SERVICES["kafka"]["environment"]
+    assert "PLAINTEXT://kafka:9092" in kafka_env["KAFKA_ADVERTISED_LISTENERS"]
+    redis_url = PIPELINE_SERVICES["bridge"]["environment"]["PIPELINE_REDIS__URL"]
+    assert re.fullmatch(r"redis://redis:6379/\d+", redis_url)
+
+
+def test_dockerfile_copies_what_the_package_reads_at_run_time():
+    dockerfile = (DEPLOY_DIR / "Dockerfile").read_text()
+    for folder in ("pipeline", "connectors", "schemas", "topologies", "deploy"):
+        assert re.search(rf"^COPY {folder} {folder}$", dockerfile, re.M), folder
+    assert 'ENTRYPOINT ["pipeline"]' in dockerfile
