@@ -100,6 +100,41 @@ class BridgeSettings(Section):
         9093, ge=1, le=65535,
         description="Port of the bridge; 9093 so Prometheus can use it as its Alertmanager.",
     )
+    sources_dir: Path = Field(
+        REPO_ROOT / "deploy" / "local" / "sources",
+        description="Directory of source files, one YAML file per source.",
+    )
+    ack_timeout_s: float = Field(
+        5.0, gt=0,
+        description="Longest wait for the broker to acknowledge a request's alerts before "
+        "answering 503; also the producer's delivery timeout.",
+    )
+    retry_after_s: int = Field(5, ge=1, description="Retry-After sent with 503 answers, seconds.")
+    workers: int = Field(1, ge=1, description="Bridge processes sharing the port (uvicorn workers).")
+
+
+class WorkerSettings(Section):
+    """Every stream-stage worker (``pipeline worker <stage>``)."""
+
+    store: str = Field(
+        "memory://",
+        description="Table store: memory:// (tables rebuilt from changelogs at start) "
+        "or rocksdb:// (production: fast restarts).",
+    )
+    data_dir: Path = Field(
+        REPO_ROOT / ".dev" / "workers", description="Per-worker local state (RocksDB tables)."
+    )
+    web_port: int | None = Field(
+        None, ge=1, le=65535,
+        description="Port of the worker's HTTP endpoint (/metrics); none when unset.",
+    )
+    stream_buffer_maxsize: int = Field(
+        4096, ge=1, description="Records buffered per partition between Kafka and the agent."
+    )
+    max_record_bytes: int = Field(
+        262144, ge=1024,
+        description="Larger records on an input topic are dead-lettered unread.",
+    )
 
 
 class DevSettings(Section):
@@ -142,6 +177,7 @@ class Settings(BaseSettings):
     topics: TopicSettings = Field(default_factory=TopicSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)
     bridge: BridgeSettings = Field(default_factory=BridgeSettings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
     dev: DevSettings = Field(default_factory=DevSettings)
 
     @classmethod
