@@ -1,0 +1,79 @@
+"""The alert object that Alertmanager's API and webhooks (and Grafana's) share."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from pipeline.ingest import limits
+from pipeline.ingest.errors import InvalidAlert, PayloadError
+from pipeline.ingest.formats.fields import (
+    json_type,
+    optional_string,
+    optional_timestamp,
+    scalar_text,
+    string_map,
+    with_article,
+)
+from pipeline.ingest.text import go_quote
+from pipeline.models import RawAlert
+
+
+def read_alert(
+    item: Any,
+    *,
+    source: str,
+    source_format: str,
+    received_at: datetime,
+    with_status: bool,
+) -> RawAlert:
+    """The RawAlert of one alert object; InvalidAlert when a field has the wrong shape.
+
+    ``with_status``: the format states each alert's status (webhooks); API v2
+    alerts have none, and a ``status`` key there is ignored like any unknown key.
+    The sender's ``fingerprint`` is never read: ours is recomputed from the labels.
+    """
+    if not isinstance(item, Mapping):
+        raise InvalidAlert(f"alert must be a JSON object, got {json_type(item)}")
+    return RawAlert(
+        labels=string_map(item.get("labels"), "labels", cap=limits.MAX_LABELS, required=True),
+        annotations=string_map(item.get("annotations"), "annotations", cap=limits.MAX_ANNOTATIONS),
+        starts_at=optional_timestamp(item.get("startsAt"), "startsAt"),
+        ends_at=optional_timestamp(item.get("endsAt"), "endsAt"),
+        generator_url=optional_string(item.get("generatorURL"), "generatorURL"),
+        status=optional_string(item.get("status"), "status") if with_status else None,
+        source=source,
+        source_format=source_format,
+        received_at=received_at,
+    )
+
+
+def webhook_object(payload: Any, what: str, version: str) -> Mapping[str, Any]:
+    """A webhook payload of ``version``; PayloadError when the body is anything else."""
+    if not isinstance(payload, Mapping):
+        raise PayloadError(f"expected a JSON object ({what}), got {json_type(payload)}")
+    found = payload.get("version")
+    if found != version:
+        raise PayloadError(
+            f"unsupported {what} version: found {_describe(found)}, expected {go_quote(version)}"
+        )
+    return payload
+
+
+def alerts_list(payload: Mapping[str, Any], what: str) -> list[Any]:
+    """The ``alerts`` list of a webhook payload; PayloadError when there is none."""
+    alerts = payload.get("alerts")
+    if not isinstance(alerts, list):
+        raise PayloadError(f'{what}: "alerts" must be a list, got {json_type(alerts)}')
+    return alerts
+
+
+def _describe(value: Any) -> str:
+    # Never repr() sender data: it can be huge or nested past the recursion limit.
+    if value is None:
+        return "none"
+    if isinstance(value, str):
+        return go_quote(value)
+    text = scalar_text(value)
+    return f"{text} ({with_article(value)})" if text is not None else with_article(value)

@@ -1,0 +1,41 @@
+"""``alertmanager-v2``: the body of Alertmanager's POST /api/v2/alerts, as Prometheus sends it.
+
+A JSON array of {labels, annotations, startsAt, endsAt, generatorURL}.  No
+status: timing follows Alertmanager's postAlertsHandler (see normalize).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from pipeline.ingest.errors import InvalidAlert, PayloadError
+from pipeline.ingest.formats.alertmanager_alert import read_alert
+from pipeline.ingest.formats.batch import BatchBuilder, ParsedBatch
+from pipeline.ingest.formats.fields import json_type
+
+SOURCE_FORMAT = "alertmanager-v2"
+
+
+def parse(
+    payload: Any, *, source: str, received_at: datetime, resolve_timeout: timedelta
+) -> ParsedBatch:
+    if not isinstance(payload, list):
+        raise PayloadError(
+            f"expected a JSON array of alerts (Alertmanager API v2), got {json_type(payload)}"
+        )
+    builder = BatchBuilder(resolve_timeout)
+    for index, item in enumerate(payload):
+        try:
+            raw = read_alert(
+                item,
+                source=source,
+                source_format=SOURCE_FORMAT,
+                received_at=received_at,
+                with_status=False,
+            )
+        except InvalidAlert as exc:
+            builder.reject(index, str(exc))
+            continue
+        builder.add(index, raw)
+    return builder.batch

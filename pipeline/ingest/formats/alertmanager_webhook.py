@@ -1,0 +1,41 @@
+"""``alertmanager-webhook``: what an Alertmanager webhook_configs receiver posts (version 4).
+
+Only the alerts matter: the group fields (groupKey, receiver, groupLabels,
+common*, externalURL, truncatedAlerts) describe the sender's grouping, which
+this pipeline redoes itself.  Each alert states its status; a firing one
+carries Go's zero time as endsAt, i.e. no end.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from pipeline.ingest.errors import InvalidAlert
+from pipeline.ingest.formats.alertmanager_alert import alerts_list, read_alert, webhook_object
+from pipeline.ingest.formats.batch import BatchBuilder, ParsedBatch
+
+SOURCE_FORMAT = "alertmanager-webhook-v4"
+PAYLOAD_VERSION = "4"
+_WHAT = "Alertmanager webhook payload"
+
+
+def parse(
+    payload: Any, *, source: str, received_at: datetime, resolve_timeout: timedelta
+) -> ParsedBatch:
+    body = webhook_object(payload, _WHAT, PAYLOAD_VERSION)
+    builder = BatchBuilder(resolve_timeout)
+    for index, item in enumerate(alerts_list(body, _WHAT)):
+        try:
+            raw = read_alert(
+                item,
+                source=source,
+                source_format=SOURCE_FORMAT,
+                received_at=received_at,
+                with_status=True,
+            )
+        except InvalidAlert as exc:
+            builder.reject(index, str(exc))
+            continue
+        builder.add(index, raw)
+    return builder.batch

@@ -1,0 +1,119 @@
+"""RawAlert → Alert: fill the gaps as Alertmanager's POST /api/v2/alerts does, then validate.
+
+Shared by the HTTP bridge (to decide what to answer 400 for) and by the
+normalize stage (for alerts that producers write to Kafka themselves), so
+both apply exactly the same rules.  "Now" is always ``raw.received_at``:
+the stage then reaches the same result as the bridge, however late it runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from pipeline.fingerprint import alert_fingerprint
+from pipeline.ingest.errors import InvalidAlert
+from pipeline.ingest.text import go_quote, is_valid_utf8
+from pipeline.ingest.timestamps import unset_if_zero
+from pipeline.ingest.validation import check_limits, validate_alert
+from pipeline.models import Alert, AlertStatus, RawAlert
+
+EXPLICIT_STATUSES: tuple[AlertStatus, ...] = ("firing", "resolved")
+
+
+@dataclass(frozen=True)
+class Timing:
+    """When an alert starts and ends, and what that makes it, as of its receipt."""
+
+    starts_at: datetime
+    ends_at: datetime | None
+    status: AlertStatus
+    timeout: bool
+
+
+def normalize(raw: RawAlert, resolve_timeout: timedelta) -> Alert:
+    """The normalized alert, or InvalidAlert with the reason.
+
+    Idempotent over fill_gaps: ``normalize(fill_gaps(raw, normalize(raw, t)), t)``
+    equals ``normalize(raw, t)``.
+    """
+    check_limits(raw.labels, raw.annotations, raw.generator_url)
+    timing = resolve_timing(raw, resolve_timeout)
+    # Alertmanager's removeEmptyLabels: an empty value means "no such label".
+    labels = {name: value for name, value in raw.labels.items() if value != ""}
+    validate_alert(timing.starts_at, timing.ends_at, labels, raw.annotations)
+    generator_url = raw.generator_url or ""
+    if not is_valid_utf8(generator_url):
+        raise InvalidAlert(f"invalid generator URL {go_quote(generator_url)}")
+    return Alert(
+        # Always ours: a sender's fingerprint may be computed over other labels.
+        fingerprint=alert_fingerprint(labels),
+        labels=labels,
+        annotations=dict(raw.annotations),
+        starts_at=timing.starts_at,
+        ends_at=timing.ends_at,
+        generator_url=generator_url,
+        status=timing.status,
+        updated_at=raw.received_at,
+        timeout=timing.timeout,
+    )
+
+
+def resolve_timing(raw: RawAlert, resolve_timeout: timedelta) -> Timing:
+    """Start, end, status and timeout flag of ``raw`` as of its ``received_at``.
+
+    Without a status (Alertmanager API v2, what Prometheus sends): a missing
+    start is the end, else now; a missing end is now + resolve_timeout with the
+    timeout flag; resolved iff the end is not after now.
+
+    With a status (webhook senders state it per alert): "resolved" ends at the
+    given end, else now.  "firing" without an end stays open-ended and gets no
+    timeout: Alertmanager and Grafana send an explicit resolved notification
+    and repeat firing ones only every repeat_interval (4h by default), so a
+    resolve_timeout would resolve them falsely in between.  "firing" with an
+    end takes the end at its word, as the v2 rule does.
+    """
+    now = raw.received_at
+    starts_at = unset_if_zero(raw.starts_at)
+    ends_at = unset_if_zero(raw.ends_at)
+    if raw.status is not None and raw.status not in EXPLICIT_STATUSES:
+        raise InvalidAlert(
+            f'invalid status {go_quote(raw.status)}: must be "firing", "resolved" or absent'
+        )
+    # Before the end is filled in, as Alertmanager does: a made-up end is no start.
+    starts_at = starts_at or ends_at or now
+    timeout = False
+    if raw.status == "resolved":
+        ends_at = ends_at or now
+    elif raw.status is None and ends_at is None:
+        try:
+            ends_at = now + resolve_timeout
+        except OverflowError:
+            raise InvalidAlert("received_at plus resolve timeout is past the year 9999") from None
+        timeout = True
+    if raw.status == "resolved":
+        status: AlertStatus = "resolved"
+    else:
+        status = "resolved" if ends_at is not None and ends_at <= now else "firing"
+    return Timing(starts_at, ends_at, status, timeout)
+
+
+def fill_gaps(raw: RawAlert, alert: Alert) -> RawAlert:
+    """``raw`` made explicit with what normalize decided, for the bridge to write to Kafka.
+
+    Fills the start, a resolved alert's end, the generator URL, the
+    fingerprint, and drops empty labels.  An end that normalize made up from
+    the resolve timeout is left out (as is the status when the sender gave
+    none): RawAlert has no timeout flag, so writing it would turn a timeout
+    into a sender-given end.  The stage recomputes it from the same received_at.
+    """
+    return raw.model_copy(
+        update={
+            "labels": dict(alert.labels),
+            "annotations": dict(alert.annotations),
+            "starts_at": alert.starts_at,
+            "ends_at": None if alert.timeout else alert.ends_at,
+            "generator_url": alert.generator_url,
+            "fingerprint": alert.fingerprint,
+        }
+    )

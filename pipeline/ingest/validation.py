@@ -1,0 +1,92 @@
+"""Alertmanager's validity rules for one alert, and our size caps.
+
+Messages are Alertmanager 0.25's (types.Alert.Validate over prometheus/common
+v0.38 LabelSet.Validate) word for word, so a 400 from the bridge reads like
+Alertmanager's.  Go walks a map in random order and reports the first bad
+pair; we walk names in sorted order so the same input always gets the same
+message.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import datetime
+
+from pipeline.ingest import limits
+from pipeline.ingest.errors import InvalidAlert
+from pipeline.ingest.text import go_quote, is_valid_utf8, utf8_size
+
+# model.LabelName.IsValid; fullmatch, since "$" would also accept a trailing newline.
+LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+
+
+def label_set_error(pairs: Mapping[str, str]) -> str | None:
+    """model.LabelSet.Validate: the first invalid name or value, or None when all are valid."""
+    for name in sorted(pairs):
+        if not LABEL_NAME.fullmatch(name):
+            return f"invalid name {go_quote(name)}"
+        if not is_valid_utf8(pairs[name]):
+            return f"invalid value {go_quote(pairs[name])}"
+    return None
+
+
+def validate_alert(
+    starts_at: datetime | None,
+    ends_at: datetime | None,
+    labels: Mapping[str, str],
+    annotations: Mapping[str, str],
+) -> None:
+    """types.Alert.Validate, in its order; raises InvalidAlert with its message."""
+    if starts_at is None:
+        raise InvalidAlert("start time missing")
+    if ends_at is not None and ends_at < starts_at:
+        raise InvalidAlert("start time must be before end time")
+    if (problem := label_set_error(labels)) is not None:
+        raise InvalidAlert(f"invalid label set: {problem}")
+    if not labels:
+        raise InvalidAlert("at least one label pair required")
+    if (problem := label_set_error(annotations)) is not None:
+        raise InvalidAlert(f"invalid annotations: {problem}")
+
+
+def check_count(kind: str, pairs: Mapping[object, object], cap: int) -> None:
+    """Refuse more than ``cap`` ``kind`` (labels, annotations) before looking at any of them."""
+    if len(pairs) > cap:
+        raise InvalidAlert(f"too many {kind}: {len(pairs)} (max {cap})")
+
+
+def check_limits(
+    labels: Mapping[str, str], annotations: Mapping[str, str], generator_url: str | None
+) -> None:
+    """Our caps (pipeline.ingest.limits), checked before any other rule; raises InvalidAlert."""
+    check_count("labels", labels, limits.MAX_LABELS)
+    check_count("annotations", annotations, limits.MAX_ANNOTATIONS)
+    total = _check_pair_sizes("label", labels, limits.MAX_LABEL_VALUE_BYTES)
+    total += _check_pair_sizes("annotation", annotations, limits.MAX_ANNOTATION_VALUE_BYTES)
+    if generator_url is not None:
+        total += _checked_size(generator_url, limits.MAX_GENERATOR_URL_BYTES, "generator URL")
+    if total > limits.MAX_ALERT_TEXT_BYTES:
+        raise InvalidAlert(
+            f"alert too large: labels, annotations and generator URL take {total} bytes "
+            f"(max {limits.MAX_ALERT_TEXT_BYTES})"
+        )
+
+
+def _check_pair_sizes(kind: str, pairs: Mapping[str, str], max_value_bytes: int) -> int:
+    total = 0
+    for name, value in pairs.items():
+        total += _checked_size(name, limits.MAX_NAME_BYTES, f"{kind} name {go_quote(name)}")
+        total += _checked_size(value, max_value_bytes, f"{kind} value of {go_quote(name)}")
+    return total
+
+
+def _checked_size(text: str, cap: int, what: str) -> int:
+    # A string of more than cap characters is more than cap bytes: refuse it
+    # without encoding it just to measure it.
+    if len(text) > cap:
+        raise InvalidAlert(f"{what} too long: {len(text)} characters (max {cap} bytes)")
+    size = utf8_size(text)
+    if size > cap:
+        raise InvalidAlert(f"{what} too long: {size} bytes (max {cap})")
+    return size
