@@ -1,0 +1,14 @@
+"""Prometheus metrics of the bridge (module-level: one registry per process)."""
+
+from prometheus_client import Counter, Histogram
+
+REQUESTS = Counter("bridge_requests_total", "Ingest requests by source and HTTP status.", ["source", "status"])
+REQUEST_SECONDS = Histogram(
+    "bridge_request_duration_seconds", "Ingest request latency, including the durable write.", ["source"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+ALERTS_ACCEPTED = Counter("bridge_alerts_accepted_total", "Alerts written to alerts.raw.", ["source"])
+ALERTS_REJECTED = Counter("bridge_alerts_rejected_total", "Alerts refused as invalid.", ["source"])
+PRODUCE_FAILURES = Counter(
+    "bridge_produce_failures_total", "Requests answered 503 because the broker did not acknowledge.", ["source"]
+)

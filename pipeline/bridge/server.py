@@ -1,0 +1,47 @@
+"""``pipeline bridge``: the ingest bridge under uvicorn, with a durable producer per process."""
+
+from __future__ import annotations
+
+import logging
+
+import uvicorn
+
+from pipeline.alertmanager_config import global_resolve_timeout
+from pipeline.bridge.app import Bridge, BridgeConfig, build_app
+from pipeline.bridge.sources import load_sources
+from pipeline.producer import DurableProducer
+from pipeline.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None):
+    """ASGI app factory: uvicorn calls it once in every worker process."""
+    settings = settings or Settings()
+    config = BridgeConfig(
+        sources=load_sources(settings.bridge.sources_dir),
+        raw_topic=settings.topic("alerts.raw"),
+        resolve_timeout=global_resolve_timeout(settings.alertmanager_config),
+        retry_after_s=settings.bridge.retry_after_s,
+        ack_timeout_s=settings.bridge.ack_timeout_s,
+    )
+    producer = DurableProducer(settings.kafka, delivery_timeout_s=settings.bridge.ack_timeout_s)
+
+    def flush_in_flight() -> None:
+        # Graceful shutdown: uvicorn has stopped accepting and finished requests; deliver what is queued.
+        undelivered = producer.close(timeout=settings.bridge.ack_timeout_s * 2)
+        if undelivered:
+            log.error("%d records undelivered at shutdown (their requests were not answered 2xx)", undelivered)
+
+    return build_app(Bridge(config, producer), on_shutdown=flush_in_flight)
+
+
+def run(settings: Settings) -> None:
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Fail fast with a clear message on bad sources before uvicorn forks workers.
+    load_sources(settings.bridge.sources_dir)
+    uvicorn.run(
+        "pipeline.bridge.server:create_app", factory=True,
+        host=settings.bridge.host, port=settings.bridge.port, workers=settings.bridge.workers,
+        log_level=settings.log_level.lower(), access_log=False, timeout_graceful_shutdown=30,
+    )
