@@ -1,0 +1,127 @@
+"""normalize: alerts.raw → alerts.normalized, or alerts.dlq with the reason.
+
+Raw records come from the bridge (JSON RawAlert) and from direct producers (JSON with snake_case or
+Alertmanager camelCase keys, or Avro single-object RawAlert). The rules are the bridge's own
+(pipeline.ingest.normalize); a record that breaks them, or is not an alert at all, is dead-lettered
+with its original bytes and never stops the stage.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from pipeline import wire
+from pipeline.alertmanager_config import global_resolve_timeout
+from pipeline.dead_letters import dead_letter_headers
+from pipeline.ingest.errors import InvalidAlert
+from pipeline.ingest.normalize import normalize
+from pipeline.models import AlertEvent, RawAlert
+from pipeline.settings import Settings
+
+log = logging.getLogger(__name__)
+
+DIRECT_SOURCE = "direct"
+# Direct producers may use the Alertmanager API's camelCase names; both spellings are accepted.
+CAMEL_CASE_KEYS = {"startsAt": "starts_at", "endsAt": "ends_at", "generatorURL": "generator_url",
+                   "sourceFormat": "source_format", "receivedAt": "received_at"}
+RAW_ALERT_FIELDS = frozenset(RawAlert.model_fields)
+
+
+@dataclass(frozen=True)
+class Normalized:
+    key: bytes
+    value: bytes
+
+
+@dataclass(frozen=True)
+class Rejected:
+    error_class: str
+    reason: str
+
+
+def normalize_record(
+    value: bytes | None, *, timestamp: datetime, resolve_timeout: timedelta, max_bytes: int
+) -> Normalized | Rejected:
+    """One raw record to its normalized form, or the reason it cannot be one. Pure."""
+    if value is None:
+        return Rejected("EmptyRecord", "record has no value (tombstone)")
+    if len(value) > max_bytes:
+        return Rejected("RecordTooLarge", f"record is {len(value)} bytes, the limit is {max_bytes}")
+    try:
+        raw = _raw_alert(value, timestamp)
+        alert = normalize(raw, resolve_timeout)
+    except (wire.WireError, InvalidAlert) as exc:
+        return Rejected(type(exc).__name__, str(exc))
+    event = AlertEvent(alert=alert, source=raw.source, source_format=raw.source_format,
+                       received_at=raw.received_at)
+    return Normalized(alert.fingerprint.encode(), wire.encode(event))
+
+
+def _raw_alert(value: bytes, timestamp: datetime) -> RawAlert:
+    if value[:2] == wire.AVRO_MAGIC:
+        return wire.decode(RawAlert, value)
+    try:
+        document = orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        raise wire.WireError(f"not JSON and not an Avro single-object record: {exc}") from None
+    if not isinstance(document, dict):
+        raise wire.WireError(f"expected a JSON object (one alert), got {type(document).__name__}")
+    fields: dict[str, Any] = {}
+    for key, item in document.items():
+        name = CAMEL_CASE_KEYS.get(key, key)
+        if name in RAW_ALERT_FIELDS:  # unknown keys from direct producers are ignored, like the API
+            fields[name] = item
+    fields.setdefault("source", DIRECT_SOURCE)
+    fields.setdefault("source_format", DIRECT_SOURCE)
+    if fields.get("received_at") is None:
+        fields["received_at"] = timestamp  # the broker's timestamp is when the alert was received
+    try:
+        return RawAlert.model_validate(fields)
+    except ValidationError as exc:
+        raise wire.WireError(_validation_summary(exc)) from None
+
+
+def _validation_summary(exc: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(part) for part in error['loc']) or 'record'}: {error['msg']}"
+        for error in exc.errors(include_url=False)
+    )
+
+
+def run(settings: Settings) -> None:
+    from pipeline.stages.app import StageApp
+
+    stage = StageApp("normalize", settings)
+    raw_topic = stage.topic("alerts.raw")
+    normalized_topic = stage.topic("alerts.normalized")
+    dlq_topic = stage.topic("alerts.dlq")
+    resolve_timeout = global_resolve_timeout(settings.alertmanager_config)
+    max_bytes = settings.worker.max_record_bytes
+
+    @stage.app.agent(raw_topic, name="normalize")
+    async def normalize_agent(stream):
+        async for event in stream.events():
+            message = event.message
+            received = datetime.fromtimestamp(message.timestamp, timezone.utc)
+            outcome = normalize_record(event.value, timestamp=received,
+                                       resolve_timeout=resolve_timeout, max_bytes=max_bytes)
+            if isinstance(outcome, Normalized):
+                await normalized_topic.send(key=outcome.key, value=outcome.value)
+                continue
+            log.warning("dead-lettering %s[%d]@%d: %s", message.topic, message.partition,
+                        message.offset, outcome.reason)
+            headers = dead_letter_headers(
+                stage="normalize", reason=outcome.reason, error_class=outcome.error_class,
+                topic=message.topic, partition=message.partition, offset=message.offset,
+                original_headers=list(message.headers or []) if not isinstance(message.headers, dict)
+                else list(message.headers.items()),
+            )
+            await dlq_topic.send(key=event.key, value=event.value, headers=headers)
+
+    stage.run()

@@ -1,0 +1,90 @@
+"""Reading a declared topic decoded with its schema: `pipeline tail` and tests."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, TopicPartition
+
+from pipeline import wire
+from pipeline.dead_letters import header_dict
+from pipeline.kafka_clients import RDKAFKA_LOGGER
+from pipeline.models import RECORD_MODELS
+from pipeline.settings import Settings
+from pipeline.topology import load_topology
+
+
+@dataclass(frozen=True)
+class TopicRecord:
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int
+    key: str | None
+    headers: dict[str, str]
+    value: Any          # the decoded model, or the raw bytes for schema-less topics
+    error: str | None = None  # why the value could not be decoded
+
+    def as_json(self) -> dict[str, Any]:
+        value = self.value.model_dump(mode="json") if hasattr(self.value, "model_dump") else (
+            self.value.decode("utf-8", "replace") if isinstance(self.value, bytes) else self.value)
+        return {"topic": self.topic, "partition": self.partition, "offset": self.offset,
+                "timestamp_ms": self.timestamp_ms, "key": self.key, "headers": self.headers,
+                "value": value, **({"error": self.error} if self.error else {})}
+
+
+def read_topic(settings: Settings, name: str, *, from_beginning: bool = True, follow: bool = False,
+               idle_timeout_s: float = 2.0, max_records: int | None = None) -> Iterator[TopicRecord]:
+    """Records of a declared topic; stops after ``idle_timeout_s`` without records unless following."""
+    topology = load_topology(settings.topics.topology_file)
+    if name not in topology.topics:
+        raise ValueError(f"{name!r} is not a topic of {topology.source}; choose from {', '.join(topology.topics)}")
+    schema = topology.topics[name].schema_name
+    model = RECORD_MODELS.get(schema) if schema else None
+    consumer = Consumer({
+        **settings.kafka.client_config(),
+        "group.id": f"pipeline-tail-{uuid.uuid4().hex[:8]}",  # a reader, never a member of a stage's group
+        "enable.auto.commit": False,
+        "auto.offset.reset": "earliest" if from_beginning else "latest",
+        "logger": RDKAFKA_LOGGER,
+    })
+    cluster_name = settings.topic(name)
+    try:
+        metadata = consumer.list_topics(cluster_name, timeout=settings.kafka.request_timeout_s)
+        partitions = metadata.topics[cluster_name].partitions
+        if not partitions:
+            raise ValueError(f"topic {cluster_name} does not exist on the cluster (run `pipeline topology apply`)")
+        offset = -2 if from_beginning else -1  # OFFSET_BEGINNING / OFFSET_END
+        consumer.assign([TopicPartition(cluster_name, p, offset) for p in partitions])
+        seen = 0
+        while max_records is None or seen < max_records:
+            message = consumer.poll(idle_timeout_s)
+            if message is None:
+                if follow:
+                    continue
+                return
+            if message.error():
+                if message.error().code() == KafkaError._PARTITION_EOF:
+                    continue
+                raise RuntimeError(f"reading {cluster_name}: {message.error().str()}")
+            seen += 1
+            yield _record(message, name, model)
+    finally:
+        consumer.close()
+
+
+def _record(message, name: str, model) -> TopicRecord:
+    value: Any = message.value()
+    error = None
+    if model is not None and value is not None:
+        try:
+            value = wire.decode(model, value)
+        except wire.WireError as exc:
+            error = str(exc)
+    key = message.key()
+    return TopicRecord(name, message.partition(), message.offset(), message.timestamp()[1],
+                       key.decode("utf-8", "replace") if key is not None else None,
+                       header_dict(message.headers()), value, error)
