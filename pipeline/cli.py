@@ -154,6 +154,88 @@ def bridge() -> None:
     _start_component("pipeline.bridge.server", "the HTTP ingest bridge")
 
 
+@main.command("demo")
+@click.option("--keep-running", is_flag=True, help="Leave the bridge and workers running afterwards.")
+def demo(keep_running: bool) -> None:
+    """Start the built components, send a demo alert through them, print where it arrived."""
+    from pipeline.demo import run_demo
+
+    try:
+        run_demo(_settings(), echo=click.echo, keep_running=keep_running)
+    except (DevEnvError, RuntimeError, TimeoutError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+# -- direct producers and readers ------------------------------------------------------------
+@main.command("send")
+@click.argument("file", type=click.File("rb"), default="-")
+@click.option("--source", default="direct", show_default=True, help="Source name recorded with the alerts.")
+def send(file, source: str) -> None:
+    """Write alerts from FILE (or stdin) straight to alerts.raw.
+
+    FILE holds one alert or a list, JSON or YAML, in the Alertmanager API v2 shape
+    (labels, annotations, startsAt, endsAt, generatorURL). Exit 1 if any alert was invalid.
+    """
+    import yaml
+
+    from pipeline.direct_producer import DeliveryError, RawAlertProducer
+
+    text = file.read()
+    try:
+        alerts = yaml.safe_load(text)  # YAML is a superset of JSON: one parser for both
+    except yaml.YAMLError as exc:
+        raise click.ClickException(f"{file.name}: neither JSON nor YAML: {exc}") from exc
+    if not isinstance(alerts, (list, dict)):
+        raise click.ClickException(f"{file.name}: expected an alert object or a list of them")
+    try:
+        with RawAlertProducer(_settings(), source=source) as producer:
+            report = producer.send(alerts)
+    except DeliveryError as exc:
+        raise click.ClickException(str(exc)) from exc
+    for problem in report.problems:
+        click.echo(f"invalid alert #{problem.index}: {problem.reason}", err=True)
+    click.echo(f"sent {report.accepted} alerts to {_settings().topic('alerts.raw')}")
+    if report.problems:
+        sys.exit(1)
+
+
+@main.command("tail")
+@click.argument("topic")
+@click.option("--follow", "-f", is_flag=True, help="Keep waiting for new records.")
+@click.option("--new", is_flag=True, help="Only records written from now on.")
+@click.option("--max", "max_records", type=int, help="Stop after this many records.")
+@click.option("--match", "matchers", multiple=True, metavar="LABEL=VALUE",
+              help="Only alerts with this label value (repeatable; all must match).")
+def tail(topic: str, follow: bool, new: bool, max_records: int | None, matchers: tuple[str, ...]) -> None:
+    """Print a topic's records decoded with its schema, one JSON object per line."""
+    import orjson
+
+    from pipeline.topic_reader import read_topic
+
+    wanted = dict(_label_pair(m) for m in matchers)
+    try:
+        records = read_topic(_settings(), topic, from_beginning=not new, follow=follow, max_records=max_records)
+        for record in records:
+            labels = _labels_of(record.value)
+            if any(labels.get(k) != v for k, v in wanted.items()):
+                continue
+            click.echo(orjson.dumps(record.as_json()).decode())
+    except (ValueError, RuntimeError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _label_pair(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise click.BadParameter(f"{text!r}: expected LABEL=VALUE", param_hint="--match")
+    return name, value
+
+
+def _labels_of(value) -> dict[str, str]:
+    alert = getattr(value, "alert", value)
+    return getattr(alert, "labels", None) or {}
+
+
 # -- topology ---------------------------------------------------------------------------------
 @main.group()
 def topology() -> None:

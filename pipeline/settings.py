@@ -218,6 +218,21 @@ def iter_knobs(model: type[BaseModel] = Settings, path: tuple[str, ...] = ()):
         yield dotted, env, default, field.description or ""
 
 
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The settings as environment variables, to start another process with the same configuration."""
+    env = {}
+    for dotted, name, _default, _description in iter_knobs():
+        value: Any = settings
+        for part in dotted.split("."):
+            value = getattr(value, part)
+        if value is None:
+            continue
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        env[name] = str(value)
+    return env
+
+
 def _display_path(path: Path) -> str:
     """Show repo- and home-relative defaults portably, not as this machine's absolute path."""
     try:
