@@ -59,7 +59,7 @@ def run_demo(settings: Settings, echo: Callable[[str], None] = print, timeout_s:
 def _wait_for(settings: Settings, topic: str, run_id: str, timeout_s: float, components) -> dict:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        for record in read_topic(settings, topic, idle_timeout_s=1.0):
+        for record in read_topic(settings, topic):
             alert = getattr(record.value, "alert", None)
             if alert is not None and alert.labels.get("demo_run") == run_id:
                 return record.as_json()

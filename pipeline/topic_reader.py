@@ -37,8 +37,11 @@ class TopicRecord:
 
 
 def read_topic(settings: Settings, name: str, *, from_beginning: bool = True, follow: bool = False,
-               idle_timeout_s: float = 2.0, max_records: int | None = None) -> Iterator[TopicRecord]:
-    """Records of a declared topic; stops after ``idle_timeout_s`` without records unless following."""
+               idle_timeout_s: float = 10.0, max_records: int | None = None) -> Iterator[TopicRecord]:
+    """Records of a declared topic, up to the end of every partition (or forever when following).
+
+    ``idle_timeout_s`` only guards against a broker that stops answering.
+    """
     topology = load_topology(settings.topics.topology_file)
     if name not in topology.topics:
         raise ValueError(f"{name!r} is not a topic of {topology.source}; choose from {', '.join(topology.topics)}")
@@ -50,6 +53,7 @@ def read_topic(settings: Settings, name: str, *, from_beginning: bool = True, fo
         "enable.auto.commit": False,
         "auto.offset.reset": "earliest" if from_beginning else "latest",
         "logger": RDKAFKA_LOGGER,
+        "enable.partition.eof": True,  # "read to the end" must not depend on how fast a fetch returns
     })
     cluster_name = settings.topic(name)
     try:
@@ -60,16 +64,21 @@ def read_topic(settings: Settings, name: str, *, from_beginning: bool = True, fo
         offset = -2 if from_beginning else -1  # OFFSET_BEGINNING / OFFSET_END
         consumer.assign([TopicPartition(cluster_name, p, offset) for p in partitions])
         seen = 0
+        at_end: set[int] = set()
         while max_records is None or seen < max_records:
             message = consumer.poll(idle_timeout_s)
             if message is None:
                 if follow:
                     continue
-                return
+                raise TimeoutError(f"reading {cluster_name}: no answer from the broker in {idle_timeout_s}s")
             if message.error():
                 if message.error().code() == KafkaError._PARTITION_EOF:
+                    at_end.add(message.partition())
+                    if not follow and at_end >= set(partitions):
+                        return
                     continue
                 raise RuntimeError(f"reading {cluster_name}: {message.error().str()}")
+            at_end.discard(message.partition())
             seen += 1
             yield _record(message, name, model)
     finally:

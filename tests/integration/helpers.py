@@ -16,7 +16,7 @@ def wait_for_records(settings: Settings, topic: str, predicate: Callable[[list[T
     deadline = time.monotonic() + timeout
     records: list[TopicRecord] = []
     while time.monotonic() < deadline:
-        records = list(read_topic(settings, topic, idle_timeout_s=0.5))
+        records = list(read_topic(settings, topic))
         if predicate(records):
             return records
         assert alive(), f"a component died while waiting for {topic}:\n{describe()}"
