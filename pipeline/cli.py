@@ -6,6 +6,7 @@ import sys
 from datetime import timedelta
 
 import click
+import yaml
 from confluent_kafka import KafkaException
 
 from pipeline.devenv import DevEnvError
@@ -176,17 +177,17 @@ def send(file, source: str) -> None:
     FILE holds one alert or a list, JSON or YAML, in the Alertmanager API v2 shape
     (labels, annotations, startsAt, endsAt, generatorURL). Exit 1 if any alert was invalid.
     """
-    import yaml
-
     from pipeline.direct_producer import DeliveryError, RawAlertProducer
 
     text = file.read()
+    where = getattr(file, "name", "<stdin>")
     try:
-        alerts = yaml.safe_load(text)  # YAML is a superset of JSON: one parser for both
+        # YAML is a superset of JSON: one parser for both. Timestamps stay text, as the API takes them.
+        alerts = yaml.load(text, Loader=_TimestampsAsTextLoader)  # noqa: S506 (a SafeLoader subclass)
     except yaml.YAMLError as exc:
-        raise click.ClickException(f"{file.name}: neither JSON nor YAML: {exc}") from exc
+        raise click.ClickException(f"{where}: neither JSON nor YAML: {exc}") from exc
     if not isinstance(alerts, (list, dict)):
-        raise click.ClickException(f"{file.name}: expected an alert object or a list of them")
+        raise click.ClickException(f"{where}: expected an alert object or a list of them")
     try:
         with RawAlertProducer(_settings(), source=source) as producer:
             report = producer.send(alerts)
@@ -222,6 +223,16 @@ def tail(topic: str, follow: bool, new: bool, max_records: int | None, matchers:
             click.echo(orjson.dumps(record.as_json()).decode())
     except (ValueError, RuntimeError) as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+class _TimestampsAsTextLoader(yaml.SafeLoader):
+    """SafeLoader that leaves ``2024-01-01T00:00:00Z`` a string instead of a datetime."""
+
+
+_TimestampsAsTextLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
 
 
 def _label_pair(text: str) -> tuple[str, str]:
