@@ -66,6 +66,10 @@ class ManagedProcess:
             )
         self.pid_file.write_text(str(proc.pid))
         self._child = proc  # keeps the Popen alive so an early exit is reaped, not left a zombie
+        # Until the child has exec'd, /proc/<pid>/cmdline is still ours and lacks the marker.
+        deadline = time.monotonic() + 5.0
+        while self.pid() is None and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
         return proc.pid
 
     def exited_early(self) -> bool:
