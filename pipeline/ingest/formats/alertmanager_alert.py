@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import datetime
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
 from pipeline.ingest import limits
 from pipeline.ingest.errors import InvalidAlert, PayloadError
+from pipeline.ingest.formats.batch import BatchBuilder, ParsedBatch
 from pipeline.ingest.formats.fields import (
     json_type,
     optional_string,
@@ -18,6 +19,32 @@ from pipeline.ingest.formats.fields import (
 )
 from pipeline.ingest.text import go_quote
 from pipeline.models import RawAlert
+
+
+def collect_alerts(
+    items: Iterable[Any],
+    *,
+    source: str,
+    source_format: str,
+    received_at: datetime,
+    resolve_timeout: timedelta,
+    with_status: bool,
+    extend: Callable[[RawAlert, Any], RawAlert] = lambda raw, _item: raw,
+) -> ParsedBatch:
+    """Read every alert object of a batch; an unreadable one becomes that index's problem.
+
+    ``extend`` lets a format add what its alert objects carry beyond Alertmanager's (Grafana's URLs).
+    """
+    builder = BatchBuilder(resolve_timeout)
+    for index, item in enumerate(items):
+        try:
+            raw = read_alert(item, source=source, source_format=source_format,
+                             received_at=received_at, with_status=with_status)
+        except InvalidAlert as exc:
+            builder.reject(index, str(exc))
+            continue
+        builder.add(index, extend(raw, item))
+    return builder.batch
 
 
 def read_alert(

@@ -9,9 +9,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from pipeline.ingest.errors import InvalidAlert, PayloadError
-from pipeline.ingest.formats.alertmanager_alert import read_alert
-from pipeline.ingest.formats.batch import BatchBuilder, ParsedBatch
+from pipeline.ingest.errors import PayloadError
+from pipeline.ingest.formats.alertmanager_alert import collect_alerts
+from pipeline.ingest.formats.batch import ParsedBatch
 from pipeline.ingest.formats.fields import json_type
 
 SOURCE_FORMAT = "alertmanager-v2"
@@ -24,18 +24,5 @@ def parse(
         raise PayloadError(
             f"expected a JSON array of alerts (Alertmanager API v2), got {json_type(payload)}"
         )
-    builder = BatchBuilder(resolve_timeout)
-    for index, item in enumerate(payload):
-        try:
-            raw = read_alert(
-                item,
-                source=source,
-                source_format=SOURCE_FORMAT,
-                received_at=received_at,
-                with_status=False,
-            )
-        except InvalidAlert as exc:
-            builder.reject(index, str(exc))
-            continue
-        builder.add(index, raw)
-    return builder.batch
+    return collect_alerts(payload, source=source, source_format=SOURCE_FORMAT, received_at=received_at,
+                          resolve_timeout=resolve_timeout, with_status=False)

@@ -11,9 +11,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from pipeline.ingest.errors import InvalidAlert
-from pipeline.ingest.formats.alertmanager_alert import alerts_list, read_alert, webhook_object
-from pipeline.ingest.formats.batch import BatchBuilder, ParsedBatch
+from pipeline.ingest.formats.alertmanager_alert import alerts_list, collect_alerts, webhook_object
+from pipeline.ingest.formats.batch import ParsedBatch
 
 SOURCE_FORMAT = "alertmanager-webhook-v4"
 PAYLOAD_VERSION = "4"
@@ -24,18 +23,5 @@ def parse(
     payload: Any, *, source: str, received_at: datetime, resolve_timeout: timedelta
 ) -> ParsedBatch:
     body = webhook_object(payload, _WHAT, PAYLOAD_VERSION)
-    builder = BatchBuilder(resolve_timeout)
-    for index, item in enumerate(alerts_list(body, _WHAT)):
-        try:
-            raw = read_alert(
-                item,
-                source=source,
-                source_format=SOURCE_FORMAT,
-                received_at=received_at,
-                with_status=True,
-            )
-        except InvalidAlert as exc:
-            builder.reject(index, str(exc))
-            continue
-        builder.add(index, raw)
-    return builder.batch
+    return collect_alerts(alerts_list(body, _WHAT), source=source, source_format=SOURCE_FORMAT,
+                          received_at=received_at, resolve_timeout=resolve_timeout, with_status=True)

@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from pipeline.ingest.errors import InvalidAlert, PayloadError
-from pipeline.ingest.formats.alertmanager_alert import alerts_list, read_alert, webhook_object
-from pipeline.ingest.formats.batch import BatchBuilder, ParsedBatch
+from pipeline.ingest.errors import PayloadError
+from pipeline.ingest.formats.alertmanager_alert import alerts_list, collect_alerts, webhook_object
+from pipeline.ingest.formats.batch import ParsedBatch
 from pipeline.ingest.formats.fields import compact_json, scalar_text
 from pipeline.models import RawAlert
 
@@ -47,21 +47,9 @@ def parse(
         raise PayloadError(LEGACY_PAYLOAD_MESSAGE)
     body = webhook_object(payload, _WHAT, PAYLOAD_VERSION)
     org_id = scalar_text(body.get("orgId"))
-    builder = BatchBuilder(resolve_timeout)
-    for index, item in enumerate(alerts_list(body, _WHAT)):
-        try:
-            raw = read_alert(
-                item,
-                source=source,
-                source_format=SOURCE_FORMAT,
-                received_at=received_at,
-                with_status=True,
-            )
-        except InvalidAlert as exc:
-            builder.reject(index, str(exc))
-            continue
-        builder.add(index, _with_grafana_annotations(raw, item, org_id))
-    return builder.batch
+    return collect_alerts(alerts_list(body, _WHAT), source=source, source_format=SOURCE_FORMAT,
+                          received_at=received_at, resolve_timeout=resolve_timeout, with_status=True,
+                          extend=lambda raw, item: _with_grafana_annotations(raw, item, org_id))
 
 
 def _is_legacy(payload: Any) -> bool:

@@ -3,7 +3,6 @@
 import hashlib
 import hmac
 import time
-import uuid
 
 import httpx
 import orjson
@@ -12,7 +11,7 @@ import pytest
 from pipeline.bridge.auth import sign
 from pipeline.bridge.sources import load_sources
 from tests.integration.bridge_harness import running_bridge
-from tests.integration.helpers import wait_for_records
+from tests.integration.helpers import settings_with_topology, wait_for_records
 
 SECRET = "s3cret-for-tests"
 SOURCES = {
@@ -31,14 +30,7 @@ SOURCES = {
 
 @pytest.fixture(scope="module")
 def bridge(kafka_bootstrap, tmp_path_factory):
-    from pipeline.kafka_clients import admin_client
-    from pipeline.settings import KafkaSettings, Settings, TopicSettings
-    from pipeline.topology import load_topology
-    from pipeline.topology.apply import apply_topology
-
-    prefix = f"auth{uuid.uuid4().hex[:8]}."
-    settings = Settings(kafka=KafkaSettings(bootstrap_servers=kafka_bootstrap), topics=TopicSettings(prefix=prefix))
-    apply_topology(admin_client(settings.kafka), load_topology(settings.topics.topology_file), prefix)
+    settings = settings_with_topology(kafka_bootstrap, "auth")
     with running_bridge(settings, SOURCES, tmp_path_factory.mktemp("bridge")) as running:
         running.registry = load_sources(running.settings.bridge.sources_dir)
         yield running

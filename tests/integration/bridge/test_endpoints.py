@@ -1,25 +1,17 @@
 """Every endpoint and sender format, through the real bridge process into the real alerts.raw."""
 
-import uuid
 
 import httpx
 import pytest
 
 from pipeline.fingerprint import alert_fingerprint
 from tests.integration.bridge_harness import OPEN_SOURCES, running_bridge
-from tests.integration.helpers import wait_for_records
+from tests.integration.helpers import settings_with_topology, wait_for_records
 
 
 @pytest.fixture(scope="module")
 def bridge(kafka_bootstrap, tmp_path_factory):
-    from pipeline.kafka_clients import admin_client
-    from pipeline.settings import KafkaSettings, Settings, TopicSettings
-    from pipeline.topology import load_topology
-    from pipeline.topology.apply import apply_topology
-
-    prefix = f"endpoints{uuid.uuid4().hex[:8]}."
-    settings = Settings(kafka=KafkaSettings(bootstrap_servers=kafka_bootstrap), topics=TopicSettings(prefix=prefix))
-    apply_topology(admin_client(settings.kafka), load_topology(settings.topics.topology_file), prefix)
+    settings = settings_with_topology(kafka_bootstrap, "endpoints")
     with running_bridge(settings, OPEN_SOURCES, tmp_path_factory.mktemp("bridge")) as running:
         yield running
 
