@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from fnv_c import fnv1a_64
+
 FNV_OFFSET_BASIS_64 = 14695981039346656037
 FNV_PRIME_64 = 1099511628211
 _MASK_64 = 0xFFFFFFFFFFFFFFFF
@@ -31,7 +33,6 @@ def alert_fingerprint(labels: Mapping[str, str]) -> str:
     signed = b"".join(
         name.encode() + _SEPARATOR + labels[name].encode() + _SEPARATOR for name in sorted(labels)
     )
-    digest = FNV_OFFSET_BASIS_64
-    for byte in signed:
-        digest = ((digest ^ byte) * FNV_PRIME_64) & _MASK_64
-    return f"{digest:016x}"
+    # fnv-c hashes in C: a Python byte loop cost ~20 µs per alert, a fifth of the bridge's budget.
+    # tests/unit/test_fingerprint.py checks it against an independent byte-by-byte implementation.
+    return f"{fnv1a_64(signed):016x}"

@@ -75,18 +75,29 @@ def check_limits(
 
 def _check_pair_sizes(kind: str, pairs: Mapping[str, str], max_value_bytes: int) -> int:
     total = 0
+    max_name_bytes = limits.MAX_NAME_BYTES
     for name, value in pairs.items():
-        total += _checked_size(name, limits.MAX_NAME_BYTES, f"{kind} name {go_quote(name)}")
-        total += _checked_size(value, max_value_bytes, f"{kind} value of {go_quote(name)}")
+        # Fast path (nearly every pair): ASCII text within its cap, where characters are bytes.
+        if len(name) <= max_name_bytes and len(value) <= max_value_bytes and name.isascii() and value.isascii():
+            total += len(name) + len(value)
+            continue
+        # The description of what is too long is built only when something is: quoting every
+        # name up front cost ~17 µs per alert on the bridge's hot path.
+        total += _checked_size(name, max_name_bytes, kind, "name {}", name)
+        total += _checked_size(value, max_value_bytes, kind, "value of {}", name)
     return total
 
 
-def _checked_size(text: str, cap: int, what: str) -> int:
+def _checked_size(text: str, cap: int, kind: str, what: str = "", name: str = "") -> int:
     # A string of more than cap characters is more than cap bytes: refuse it
     # without encoding it just to measure it.
     if len(text) > cap:
-        raise InvalidAlert(f"{what} too long: {len(text)} characters (max {cap} bytes)")
+        raise InvalidAlert(f"{_describe(kind, what, name)} too long: {len(text)} characters (max {cap} bytes)")
     size = utf8_size(text)
     if size > cap:
-        raise InvalidAlert(f"{what} too long: {size} bytes (max {cap})")
+        raise InvalidAlert(f"{_describe(kind, what, name)} too long: {size} bytes (max {cap})")
     return size
+
+
+def _describe(kind: str, what: str, name: str) -> str:
+    return f"{kind} {what.format(go_quote(name))}" if what else kind
