@@ -45,7 +45,9 @@ def normalize(raw: RawAlert, resolve_timeout: timedelta) -> Alert:
     generator_url = raw.generator_url or ""
     if not is_valid_utf8(generator_url):
         raise InvalidAlert(f"invalid generator URL {go_quote(generator_url)}")
-    return Alert(
+    # Built from values checked above (labels and annotations are str maps of a validated RawAlert,
+    # times are UTC), so pydantic's validation pass is skipped on this hot path.
+    return Alert.model_construct(
         # Always ours: a sender's fingerprint may be computed over other labels.
         fingerprint=alert_fingerprint(labels),
         labels=labels,
