@@ -14,6 +14,7 @@ import httpx
 import orjson
 
 from pipeline.devenv.components import Component, wait_until_ready
+from pipeline.devenv.process import free_port, port_in_use
 from pipeline.settings import Settings
 from pipeline.topic_reader import read_topic
 
@@ -24,6 +25,11 @@ BUILT_STAGES = {"normalize": "alerts.normalized"}
 def run_demo(settings: Settings, echo: Callable[[str], None] = print, timeout_s: float = 90.0,
              keep_running: bool = False) -> dict:
     """Returns the alert as it reached the last built stage's topic."""
+    if port_in_use(settings.bridge.port, settings.bridge.host):
+        # e.g. Debian's prometheus-alertmanager service, which also defaults to 9093
+        port = free_port()
+        echo(f"port {settings.bridge.port} is taken; the demo bridge listens on {port} instead")
+        settings = settings.model_copy(update={"bridge": settings.bridge.model_copy(update={"port": port})})
     log_dir = settings.dev.state_dir / "logs"
     components = [Component("bridge", ["bridge"], settings, log_dir)]
     components += [Component(stage, ["worker", stage], settings, log_dir) for stage in BUILT_STAGES]
