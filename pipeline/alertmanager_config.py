@@ -1,7 +1,7 @@
 """Reading the Alertmanager-format configuration file the pipeline shares with Alertmanager.
 
-Only ``global.resolve_timeout`` is read here (ingest needs it); routes, receivers and inhibit rules
-are loaded by the routing stages.
+The whole file is loaded and validated by :mod:`pipeline.amconfig` (a file Alertmanager 0.25 would
+refuse is refused here); this module keeps the small entry point ingest uses.
 """
 
 from __future__ import annotations
@@ -9,31 +9,23 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-import yaml
+from pipeline.amconfig import DEFAULT_RESOLVE_TIMEOUT, AlertmanagerConfig, ConfigError, load_config
 
-from pipeline.durations import parse_duration
+__all__ = ["DEFAULT_RESOLVE_TIMEOUT", "ConfigFileError", "global_resolve_timeout", "load_alertmanager_config"]
 
-DEFAULT_RESOLVE_TIMEOUT = timedelta(minutes=5)  # Alertmanager's default
+# The error callers catch: the loader's ConfigError (a ValueError naming file, line and key path).
+ConfigFileError = ConfigError
 
 
-class ConfigFileError(ValueError):
-    """The configuration file is missing or malformed; the message names the file and key."""
+def load_alertmanager_config(path: Path) -> AlertmanagerConfig:
+    """Load and validate the file; a missing file reads "<path>: no such Alertmanager configuration file"."""
+    if not Path(path).is_file():
+        raise ConfigError("no such Alertmanager configuration file", source=str(path))
+    return load_config(path)
 
 
 def global_resolve_timeout(path: Path) -> timedelta:
-    try:
-        document = yaml.safe_load(path.read_text()) or {}
-    except FileNotFoundError as exc:
-        raise ConfigFileError(f"{path}: no such Alertmanager configuration file") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigFileError(f"{path}: not valid YAML: {exc}") from exc
-    value = (document.get("global") or {}).get("resolve_timeout")
-    if value is None:
-        return DEFAULT_RESOLVE_TIMEOUT
-    try:
-        timeout = parse_duration(str(value))
-    except ValueError as exc:
-        raise ConfigFileError(f"{path}: global.resolve_timeout: {exc}") from exc
-    if timeout <= timedelta(0):
-        raise ConfigFileError(f"{path}: global.resolve_timeout must be positive, got {value!r}")
-    return timeout
+    """``global.resolve_timeout`` of a valid configuration (Alertmanager's default 5m when unset).
+
+    Like Alertmanager, ``0s`` is accepted: alerts without ``endsAt`` then resolve at once."""
+    return load_alertmanager_config(path).global_config.resolve_timeout
