@@ -10,17 +10,19 @@ _UNIT_SECONDS = {
 }
 # Units must appear largest first and at most once, as in prometheus/common model.ParseDuration.
 _DURATION = re.compile(
-    r"^(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?$"
+    r"(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?"
 )
 _ORDER = ("y", "w", "d", "h", "m", "s", "ms")
 
 
 def parse_duration(text: str) -> timedelta:
-    """Parse a Prometheus duration; ``0`` is allowed, an empty string or unknown unit is not."""
-    text = text.strip()
+    """Parse a Prometheus duration; ``0`` is allowed, an empty string or unknown unit is not.
+
+    No whitespace is trimmed: Alertmanager refuses `` 30s``, and so does this.
+    """
     if text == "0":
         return timedelta(0)
-    match = _DURATION.match(text)
+    match = _DURATION.fullmatch(text)  # fullmatch: `$` would accept a trailing newline
     if not text or match is None or not any(match.groups()):
         raise ValueError(f"not a valid duration: {text!r} (expected e.g. 30s, 5m, 1h30m, 7d)")
     seconds = sum(int(value) * _UNIT_SECONDS[unit] for unit, value in zip(_ORDER, match.groups()) if value)

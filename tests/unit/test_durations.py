@@ -20,7 +20,7 @@ def test_parse(text, expected):
     assert parse_duration(text) == expected
 
 
-@pytest.mark.parametrize("text", ["", "5", "m", "5x", "1m1h", "-5s", "1.5h", "5 m", "1s1s"])
+@pytest.mark.parametrize("text", ["", "5", "m", "5x", "1m1h", "-5s", "1.5h", "5 m", "1s1s", " 30s", "30s\n"])
 def test_rejects(text):
     with pytest.raises(ValueError, match="not a valid duration"):
         parse_duration(text)
