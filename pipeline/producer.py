@@ -74,6 +74,7 @@ class DurableProducer:
                 loop.call_soon_threadsafe(_settle, future, err)
             return callback
 
+        refused: str | None = None
         for record in records:
             future = loop.create_future()
             try:
@@ -81,11 +82,20 @@ class DurableProducer:
                     record.topic, value=record.value, key=record.key,
                     headers=list(record.headers) or None, on_delivery=on_delivery(future),
                 )
-            except BufferError as exc:
-                raise ProduceError("producer queue is full; the broker is not keeping up") from exc
+            except BufferError:
+                refused = "producer queue is full; the broker is not keeping up"
+                break
             except KafkaException as exc:
-                raise ProduceError(f"produce failed: {exc.args[0].str()}") from exc
+                refused = f"produce failed: {exc.args[0].str()}"
+                break
             futures.append(future)
+        if refused is not None:
+            # Records queued before the refusal still go out: wait for them, so that a caller
+            # never sees a failure while writes of the same call are still landing behind it.
+            if futures:
+                await asyncio.wait(futures, timeout=timeout or self._timeout + 1.0)
+            self.last_error = refused
+            raise ProduceError(refused)
         if not futures:
             return
         try:

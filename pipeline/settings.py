@@ -131,10 +131,6 @@ class WorkerSettings(Section):
     stream_buffer_maxsize: int = Field(
         4096, ge=1, description="Records buffered per partition between Kafka and the agent."
     )
-    max_record_bytes: int = Field(
-        262144, ge=1024,
-        description="Larger records on an input topic are dead-lettered unread.",
-    )
 
 
 class DevSettings(Section):
@@ -169,6 +165,11 @@ class Settings(BaseSettings):
     )
 
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
+    max_record_bytes: int = Field(
+        262144, ge=1024, le=1000000,
+        description="Largest alert record on alerts.raw, encoded: the bridge refuses a larger alert "
+        "(400), the normalize stage dead-letters one. At most Kafka's default message size.",
+    )
     alertmanager_config: Path = Field(
         REPO_ROOT / "deploy" / "local" / "alertmanager.yml",
         description="Alertmanager-format configuration (routes, receivers, inhibit rules).",

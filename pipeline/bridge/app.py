@@ -31,7 +31,7 @@ from pipeline.bridge.auth import check_auth
 from pipeline.bridge.openapi import OPENAPI_PATH
 from pipeline.bridge.ratelimit import RateLimiters
 from pipeline.bridge.sources import Source, SourceRegistry
-from pipeline.ingest.errors import PayloadError, multi_error_text
+from pipeline.ingest.errors import AlertProblem, PayloadError, multi_error_text
 from pipeline.ingest.formats import FORMATS, GenericMapping
 from pipeline.producer import OutgoingRecord, ProduceError
 
@@ -65,6 +65,7 @@ class BridgeConfig:
     resolve_timeout: timedelta
     retry_after_s: int = 5
     ack_timeout_s: float = 5.0
+    max_record_bytes: int = 262144
 
 
 class Bridge:
@@ -112,15 +113,34 @@ class Bridge:
             raise ApiError(413, "payload_too_large",
                            f"{total} alerts in one request; source {source.name!r} accepts at most "
                            f"{source.limits.max_alerts}")
-        await self._write(source, batch.alerts)
-        metrics.ALERTS_ACCEPTED.labels(source.name).inc(len(batch.alerts))
-        if batch.problems:
-            metrics.ALERTS_REJECTED.labels(source.name).inc(len(batch.problems))
+        records, problems = self._records(batch)
+        await self._write(source, records)
+        metrics.ALERTS_ACCEPTED.labels(source.name).inc(len(records))
+        if problems:
+            metrics.ALERTS_REJECTED.labels(source.name).inc(len(problems))
             return error_response(
-                400, "invalid_alerts", multi_error_text(batch.problems), accepted=len(batch.alerts),
-                invalid=[{"index": p.index, "reason": p.reason} for p in batch.problems],
+                400, "invalid_alerts", multi_error_text(problems), accepted=len(records),
+                invalid=[{"index": p.index, "reason": p.reason} for p in problems],
             )
-        return JSONResponse({"status": "success", "accepted": len(batch.alerts)})
+        return JSONResponse({"status": "success", "accepted": len(records)})
+
+    def _records(self, batch) -> tuple[list[OutgoingRecord], list[AlertProblem]]:
+        """The Kafka records of the valid alerts; an alert whose record is too large is invalid too.
+
+        The text caps of ingest count characters, but JSON spells a control character in six bytes,
+        so only the encoded size tells whether the record fits (normalize would dead-letter it).
+        """
+        records, problems = [], list(batch.problems)
+        limit = self.config.max_record_bytes
+        for index, alert in zip(batch.indices, batch.alerts):
+            value = wire.encode(alert)
+            if len(value) > limit:
+                problems.append(AlertProblem(index, f"alert too large: its record is {len(value)} bytes "
+                                                    f"encoded (max {limit})"))
+                continue
+            records.append(OutgoingRecord(self.config.raw_topic, (alert.fingerprint or "").encode() or None, value))
+        problems.sort(key=lambda problem: problem.index)
+        return records, problems
 
     @staticmethod
     def _check_media_type(request: Request) -> None:
@@ -154,15 +174,14 @@ class Bridge:
         except PayloadError as exc:
             raise ApiError(exc.status, "bad_request" if exc.status == 400 else "unprocessable", exc.message) from None
 
-    async def _write(self, source: Source, alerts) -> None:
-        records = [OutgoingRecord(self.config.raw_topic, (a.fingerprint or "").encode() or None, wire.encode(a))
-                   for a in alerts]
+    async def _write(self, source: Source, records: list[OutgoingRecord]) -> None:
         try:
             await self.writer.send_all(records)
         except ProduceError as exc:
             metrics.PRODUCE_FAILURES.labels(source.name).inc()
             log.warning("source %s: %d alerts not acknowledged: %s", source.name, len(records), exc)
-            raise ApiError(503, "unavailable", f"alerts were not stored: {exc}; retry later",
+            # Some alerts of the request may be stored; a retry is safe (dedup merges duplicates).
+            raise ApiError(503, "unavailable", f"not every alert was stored: {exc}; retry the request",
                            {"Retry-After": str(self.config.retry_after_s)}) from None
 
     # -- operations ---------------------------------------------------------------------------

@@ -24,6 +24,7 @@ def create_app(settings: Settings | None = None):
         resolve_timeout=global_resolve_timeout(settings.alertmanager_config),
         retry_after_s=settings.bridge.retry_after_s,
         ack_timeout_s=settings.bridge.ack_timeout_s,
+        max_record_bytes=settings.max_record_bytes,
     )
     producer = DurableProducer(settings.kafka, delivery_timeout_s=settings.bridge.ack_timeout_s)
 

@@ -102,7 +102,7 @@ def run(settings: Settings) -> None:
     normalized_topic = stage.topic("alerts.normalized")
     dlq_topic = stage.topic("alerts.dlq")
     resolve_timeout = global_resolve_timeout(settings.alertmanager_config)
-    max_bytes = settings.worker.max_record_bytes
+    max_bytes = settings.max_record_bytes
 
     @stage.app.agent(raw_topic, name="normalize")
     async def normalize_agent(stream):

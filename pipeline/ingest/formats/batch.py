@@ -16,6 +16,7 @@ class ParsedBatch:
 
     alerts: list[RawAlert] = field(default_factory=list)
     problems: list[AlertProblem] = field(default_factory=list)
+    indices: list[int] = field(default_factory=list)  # each accepted alert's position in the request
 
 
 class BatchBuilder:
@@ -32,6 +33,7 @@ class BatchBuilder:
             self.reject(index, str(exc))
             return
         self.batch.alerts.append(fill_gaps(raw, alert))
+        self.batch.indices.append(index)
 
     def reject(self, index: int, reason: str) -> None:
         self.batch.problems.append(AlertProblem(index, reason))

@@ -36,8 +36,8 @@ BAD_RECORDS = {
 
 @pytest.fixture
 def worker_settings(settings, applied_topology, tmp_path):
-    return settings.model_copy(update={"worker": WorkerSettings(data_dir=tmp_path / "state",
-                                                                max_record_bytes=MAX_RECORD_BYTES)})
+    return settings.model_copy(update={"worker": WorkerSettings(data_dir=tmp_path / "state"),
+                                       "max_record_bytes": MAX_RECORD_BYTES})
 
 
 def test_good_records_flow_and_bad_ones_are_dead_lettered(worker_settings, tmp_path):
