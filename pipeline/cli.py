@@ -247,6 +247,51 @@ def _labels_of(value) -> dict[str, str]:
     return getattr(alert, "labels", None) or {}
 
 
+# -- Alertmanager configuration ------------------------------------------------------------------
+@main.group("config")
+def config_group() -> None:
+    """The Alertmanager-format configuration (routes, receivers, inhibit rules)."""
+
+
+def _load_am_config(path: str):
+    from pipeline.amconfig import ConfigError, load_config
+
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@config_group.command("check")
+@click.argument("files", nargs=-1, type=click.Path(dir_okay=False))
+def config_check(files: tuple[str, ...]) -> None:
+    """Validate configuration files like `amtool check-config` (default: the configured one)."""
+    from pipeline.amconfig import check_report
+
+    for path in files or (str(_settings().alertmanager_config),):
+        click.echo(f"Checking '{path}'", nl=False)
+        config = _load_am_config(path)
+        click.echo("  SUCCESS")
+        click.echo(check_report(config), nl=False)
+
+
+@config_group.command("routes")
+@click.argument("action", type=click.Choice(["test"]))
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("labels", nargs=-1)
+def config_routes(action: str, file: str, labels: tuple[str, ...]) -> None:
+    """`routes test FILE label=value …`: the receivers an alert goes to, like amtool prints them."""
+    from pipeline.amconfig import parse_label_arguments, routes_test_output
+    from pipeline.matchers import MatcherError
+
+    config = _load_am_config(file)
+    try:
+        parsed = parse_label_arguments(labels)
+    except MatcherError as exc:
+        raise click.ClickException(f"Failed to parse labels: {exc}") from exc
+    click.echo(routes_test_output(config, parsed))
+
+
 # -- topology ---------------------------------------------------------------------------------
 @main.group()
 def topology() -> None:

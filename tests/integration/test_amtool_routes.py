@@ -473,3 +473,24 @@ def test_alertmanagers_simple_example(amtool):
     assert check_report(config).rstrip("\n") in result.stdout
     for labels in SIMPLE_LABEL_SETS:
         assert ",".join(routes_test(config, labels)) == amtool_routes(amtool, SIMPLE_EXAMPLE, labels), labels
+
+
+def test_cli_matches_amtool_for_check_and_routes_test(amtool, tmp_path):
+    """`pipeline config check` and `pipeline config routes test` print what amtool prints."""
+    from click.testing import CliRunner
+
+    from pipeline.cli import main as cli
+
+    path = tmp_path / "am.yml"
+    path.write_text(RICH_CONFIG)
+    ours = CliRunner().invoke(cli, ["config", "check", str(path)])
+    theirs = amtool_check(amtool, path)
+    assert ours.exit_code == 0 == theirs.returncode, ours.output
+    assert ours.output.strip() == theirs.stdout.strip()
+    for labels in (["alertname=x"], ["owner=team-A", "env=prod"], ["severity=critical"]):
+        ours = CliRunner().invoke(cli, ["config", "routes", "test", str(path), *labels])
+        theirs = subprocess.run([amtool, "config", "routes", "test", f"--config.file={path}", *labels],
+                                capture_output=True, text=True, timeout=30)
+        assert ours.output.strip() == theirs.stdout.strip(), (labels, ours.output, theirs.stdout)
+    bad = CliRunner().invoke(cli, ["config", "check", str(tmp_path / "missing.yml")])
+    assert bad.exit_code == 1 and "no such file" in bad.output
