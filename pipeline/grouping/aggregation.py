@@ -195,11 +195,7 @@ class FlushSnapshot:
 
     def to_state(self) -> dict[str, Any]:
         return {
-            "version": STATE_VERSION,
-            "group_key": self.group_key,
-            "route_key": self.route_key,
-            "group_labels": dict(sorted(self.group_labels.items())),
-            "timing": self.timing.to_state(),
+            **_identity_state(self),
             "flush_seq": self.flush_seq,
             "at": datetime_to_state(self.at),
             "alerts": [alert_to_state(a) for a in self.alerts],
@@ -217,6 +213,17 @@ class FlushSnapshot:
             at=datetime_from_state(state["at"]),
             alerts=tuple(alert_from_state(a) for a in state["alerts"]),
         )
+
+
+def _identity_state(group: FlushSnapshot | AggregationGroup) -> dict[str, Any]:
+    """What a group and each of its snapshots store alike: which group, and its timing."""
+    return {
+        "version": STATE_VERSION,
+        "group_key": group.group_key,
+        "route_key": group.route_key,
+        "group_labels": dict(sorted(group.group_labels.items())),
+        "timing": group.timing.to_state(),
+    }
 
 
 def _check_version(state: Mapping[str, Any]) -> None:
@@ -390,11 +397,7 @@ class AggregationGroup:
 
     def to_state(self) -> dict[str, Any]:
         return {
-            "version": STATE_VERSION,
-            "group_key": self.group_key,
-            "route_key": self.route_key,
-            "group_labels": dict(sorted(self.group_labels.items())),
-            "timing": self.timing.to_state(),
+            **_identity_state(self),
             "created_at": datetime_to_state(self.created_at),
             "next_flush_at": datetime_to_state(self.next_flush_at),
             "has_flushed": self.has_flushed,
