@@ -41,6 +41,9 @@ def durable_config(kafka: KafkaSettings, delivery_timeout_s: float, **overrides:
         "enable.idempotence": True,
         "linger.ms": 2,
         "compression.type": "lz4",
+        # Java's partitioner, as Faust (aiokafka) and Java clients use: one key, one partition,
+        # whoever writes it. Stage tables rely on that (pipeline.stages.app.StageApp.table).
+        "partitioner": "murmur2_random",
         # A record not acknowledged in time fails instead of waiting forever, so callers can answer
         # 503 within a bound. It may still have reached the broker (at-least-once: a retried request
         # can duplicate a raw alert; dedup downstream makes that harmless).

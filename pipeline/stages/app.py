@@ -19,6 +19,8 @@ class StageApp:
         if stage_name not in self.topology.stages:
             raise ValueError(f"{stage_name!r} is not a stage of {self.topology.source}")
         self.stage: Stage = self.topology.stages[stage_name]
+        self._tables: list[faust.Table] = []
+        self._tables_ready = False
         worker = settings.worker
         (worker.data_dir / stage_name).mkdir(parents=True, exist_ok=True)  # Faust creates only the leaf
         self.app = faust.App(
@@ -50,6 +52,36 @@ class StageApp:
         return self.app.topic(
             self.settings.topic(name), key_type=bytes, value_type=bytes,
             key_serializer="raw", value_serializer="raw", allow_empty=True,
+        )
+
+    def table(self, name: str) -> faust.Table:
+        """A declared table of this stage: raw bytes keys and values, changelog from the topology."""
+        if name not in self.stage.tables:
+            raise ValueError(f"table {name!r} is not declared for stage {self.stage.name!r}")
+        partitions = self.topology.topics[self.stage.inputs[0]].partitions
+        table = self._new_table(name, partitions)
+        self._tables.append(table)
+        return table
+
+    async def tables_ready(self) -> None:
+        """Wait until the producer knows every table's changelog partitions (call before first use).
+
+        Topics are not declared by workers (topology apply creates them), so Faust never fetches
+        their metadata; keyed changelog writes need it to pick a partition.
+        """
+        if self._tables_ready:
+            return
+        producer = self.app.producer._ensure_producer()
+        for table in self._tables:
+            await producer.partitions_for(table.changelog_topic.get_topic_name())
+        self._tables_ready = True
+
+    def _new_table(self, name: str, partitions: int) -> faust.Table:
+        # use_partitioner: the changelog partition follows the key (murmur2, like every producer of
+        # this project), not the current event, so timers may modify the table too (expiry, flushes).
+        return self.app.Table(
+            name, default=None, partitions=partitions, use_partitioner=True,
+            key_type=bytes, value_type=bytes,  # raw: the app serializes keys and values as raw bytes
         )
 
     def run(self) -> None:

@@ -132,9 +132,33 @@ def parse_topology(document: dict[str, Any], source: str = "<memory>") -> Topolo
                         **{k: v for k, v in (spec or {}).items() if k != "consumer_group"})
             for name, spec in (document.get("stages") or {}).items()
         }
+        topics.update(_changelog_topics(stages.values(), topics, defaults))
         return Topology(source=source, topics=topics, stages=stages)
     except (ValidationError, ValueError, TypeError) as exc:
         raise TopologyError(f"{source}: {exc}") from exc
+
+
+def changelog_topic_name(stage: Stage, table: str) -> str:
+    """Faust's name for a table's changelog: ``<app id>-<table>-changelog`` (app id = consumer group)."""
+    return f"{stage.consumer_group}-{table}-changelog"
+
+
+def _changelog_topics(stages, topics: dict[str, TopicSpec], defaults: dict[str, Any]) -> dict[str, TopicSpec]:
+    """The compacted changelog of every stage table, declared like any topic so that `apply` creates it
+    (workers never create topics) with as many partitions as the stage's inputs."""
+    derived = {}
+    for stage in stages:
+        for table in stage.tables:
+            if not stage.inputs or stage.inputs[0] not in topics:
+                continue  # reported by the reference check
+            name = changelog_topic_name(stage, table)
+            derived[name] = TopicSpec(
+                name=name, description=f"Changelog of the {stage.name} stage's {table} table.",
+                key="table key", schema=None, partitions=topics[stage.inputs[0]].partitions,
+                replication_factor=defaults.get("replication_factor", 1), retention_ms=-1,
+                cleanup_policy="compact",
+            )
+    return derived
 
 
 def _topic_from_yaml(name: str, spec: dict[str, Any], defaults: dict[str, Any]) -> TopicSpec:
