@@ -45,7 +45,11 @@ def dedup_record(value: bytes | None, stored: bytes | None, now: datetime) -> De
     applied = apply(existing.alert if existing else None, incoming.alert, now)
     merged = incoming.model_copy(update={"alert": applied.state, "change": applied.change or incoming.change})
     encoded = wire.encode(merged)
-    return DedupOutcome(incoming.alert.fingerprint.encode(), encoded, encoded if applied.change else None)
+    # A record redelivered after a rebalance (at-least-once) leaves the state as it was: forward
+    # nothing. A sender's genuine re-send carries a new updated_at, so it still counts.
+    replayed = existing is not None and applied.state == existing.alert
+    forward = encoded if applied.change and not replayed else None
+    return DedupOutcome(incoming.alert.fingerprint.encode(), encoded, forward)
 
 
 COLLECT = b""  # overdue_record's answer for "delete this alert's state"

@@ -32,6 +32,17 @@ def test_refresh_is_stored_but_not_forwarded_and_a_change_is():
     assert wire.decode(AlertEvent, changed.forward).change == "updated"
 
 
+def test_a_redelivered_record_is_not_forwarded_twice_but_a_resend_is():
+    firing = dedup_record(encoded(NOW + timedelta(minutes=5)), None, NOW)
+    resolved_event = encoded(NOW, status="resolved", updated_at=NOW + timedelta(seconds=1))
+    resolved = dedup_record(resolved_event, firing.stored, NOW + timedelta(seconds=1))
+    assert wire.decode(AlertEvent, resolved.forward).change == "resolved"
+    replayed = dedup_record(resolved_event, resolved.stored, NOW + timedelta(seconds=2))
+    assert replayed.forward is None and replayed.stored == resolved.stored
+    resent = encoded(NOW, status="resolved", updated_at=NOW + timedelta(seconds=30))
+    assert dedup_record(resent, resolved.stored, NOW + timedelta(seconds=30)).forward is not None
+
+
 def test_bad_bytes_are_rejected_not_raised():
     assert isinstance(dedup_record(b"\x00garbage", None, NOW), Rejected)
     assert isinstance(dedup_record(None, None, NOW), Rejected)

@@ -1,6 +1,8 @@
 """The dedup worker with the real broker: merge, forwarding rules, expiry, the state topic and the
-table's changelog. (Restart recovery is not covered yet: see the #4 notes.)"""
+table's changelog. Restart recovery is not covered yet: a restarted worker stalls now and then
+(see the notes of issue #4)."""
 
+import time
 from datetime import datetime, timedelta, timezone
 
 from confluent_kafka import Producer
@@ -33,7 +35,7 @@ def changes(records) -> list[tuple[str, str]]:
     return [(r.value.alert.labels["alertname"], r.value.change) for r in records]
 
 
-def test_merge_forwarding_rules_expiry_and_state_topic(kafka_bootstrap, tmp_path):
+def test_forwarding_expiry_state_topic_and_changelog(kafka_bootstrap, tmp_path):
     base = settings_with_topology(kafka_bootstrap, "dedup")
     settings = base.model_copy(update={"worker": WorkerSettings(data_dir=tmp_path / "state")})
 
@@ -51,7 +53,9 @@ def test_merge_forwarding_rules_expiry_and_state_topic(kafka_bootstrap, tmp_path
         send(settings, event("Steady", ends_in=None, status="resolved"))
         deduped = wait_for_records(settings, "alerts.deduped", lambda rs: len(rs) >= 5, alive=worker.alive,
                                    describe=worker.log_tail, timeout=60)
-        assert changes(deduped)[4] == ("Steady", "resolved"), changes(deduped)
+        time.sleep(2)  # anything forwarded twice would arrive in this window
+    deduped = wait_for_records(settings, "alerts.deduped", lambda rs: len(rs) >= 5)
+    assert changes(deduped)[4:] == [("Steady", "resolved")], changes(deduped)
 
     state = wait_for_records(settings, "alerts.state", lambda rs: len(rs) >= 1)
     latest = {r.key: r.value for r in state if r.value is not None}
