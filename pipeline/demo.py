@@ -19,7 +19,7 @@ from pipeline.settings import Settings
 from pipeline.topic_reader import read_topic
 
 # Stages with an implementation, in data-flow order, and the topic each one writes alerts to.
-BUILT_STAGES = {"normalize": "alerts.normalized"}
+BUILT_STAGES = {"normalize": "alerts.normalized", "dedup": "alerts.deduped"}
 
 
 def run_demo(settings: Settings, echo: Callable[[str], None] = print, timeout_s: float = 90.0,

@@ -84,9 +84,26 @@ class StageApp:
             key_type=bytes, value_type=bytes,  # raw: the app serializes keys and values as raw bytes
         )
 
+    def missing_topics(self) -> list[str]:
+        """Declared topics of this stage (inputs, outputs, reads, table changelogs) absent on the cluster."""
+        from pipeline.kafka_clients import admin_client
+        from pipeline.topology.model import changelog_topic_name
+
+        stage = self.stage
+        names = [*stage.inputs, *stage.outputs, *stage.reads,
+                 *(changelog_topic_name(stage, table) for table in stage.tables)]
+        present = admin_client(self.settings.kafka).list_topics(timeout=self.settings.kafka.request_timeout_s).topics
+        return [self.settings.topic(n) for n in names if self.settings.topic(n) not in present]
+
     def run(self) -> None:
-        """Run the worker until SIGTERM/SIGINT (blocks)."""
+        """Run the worker until SIGTERM/SIGINT (blocks); refuses to start without its topics."""
         from faust.worker import Worker
+
+        missing = self.missing_topics()
+        if missing:
+            # Faust would otherwise retry "topic not found" forever; workers never create topics.
+            raise SystemExit(f"stage {self.stage.name!r}: topics missing on the cluster: {', '.join(missing)}; "
+                             "run `pipeline topology apply`")
 
         level = self.settings.log_level.lower()
         logging.getLogger("librdkafka").setLevel(logging.WARNING)

@@ -2,6 +2,9 @@
 table's changelog. Restart recovery is not covered yet: a restarted worker stalls now and then
 (see the notes of issue #4)."""
 
+import os
+import subprocess
+import sys
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -64,3 +67,13 @@ def test_forwarding_expiry_state_topic_and_changelog(kafka_bootstrap, tmp_path):
     # Every input record left a state record; the table's changelog holds the same keys.
     changelog = wait_for_records(settings, "pipeline-dedup-alert_state-changelog", lambda rs: len(rs) >= 2)
     assert {r.key for r in changelog} == set(latest)
+
+
+def test_worker_refuses_to_start_without_its_topics(kafka_bootstrap, tmp_path):
+    env = {"PIPELINE_KAFKA__BOOTSTRAP_SERVERS": kafka_bootstrap, "PIPELINE_TOPICS__PREFIX": "never-applied.",
+           "PIPELINE_WORKER__DATA_DIR": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-m", "pipeline.cli", "worker", "dedup"], capture_output=True,
+                            text=True, timeout=60, env={**os.environ, **env})
+    assert result.returncode == 1
+    assert "topics missing on the cluster: never-applied.alerts.normalized" in result.stderr
+    assert "run `pipeline topology apply`" in result.stderr
