@@ -195,7 +195,7 @@ def send(file, source: str) -> None:
         raise click.ClickException(str(exc)) from exc
     for problem in report.problems:
         click.echo(f"invalid alert #{problem.index}: {problem.reason}", err=True)
-    click.echo(f"sent {report.accepted} alerts to {_settings().topic('alerts.raw')}")
+    click.echo(f"sent {report.accepted} alerts to {producer.topic}")
     if report.problems:
         sys.exit(1)
 

@@ -6,9 +6,18 @@ Header names follow Kafka Connect's (``__connect.errors.*``) so existing DLQ too
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 ERROR_HEADER_PREFIXES = ("__connect.errors.", "pipeline.errors.")
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A stage's verdict that a record cannot be processed: it goes to the DLQ with this reason."""
+
+    error_class: str
+    reason: str
 
 
 def dead_letter_headers(

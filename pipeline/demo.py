@@ -6,7 +6,6 @@ prints it from each topic it reaches. Stage workers not built yet are listed, no
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable
 
@@ -16,7 +15,7 @@ import orjson
 from pipeline.devenv.components import Component, wait_until_ready
 from pipeline.devenv.process import free_port, port_in_use
 from pipeline.settings import Settings
-from pipeline.topic_reader import read_topic
+from pipeline.topic_reader import wait_for_records
 
 # Stages with an implementation, in data-flow order, and the topic each one writes alerts to.
 BUILT_STAGES = {"normalize": "alerts.normalized", "dedup": "alerts.deduped"}
@@ -63,14 +62,16 @@ def run_demo(settings: Settings, echo: Callable[[str], None] = print, timeout_s:
 
 
 def _wait_for(settings: Settings, topic: str, run_id: str, timeout_s: float, components) -> dict:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        for record in read_topic(settings, topic):
-            alert = getattr(record.value, "alert", None)
-            if alert is not None and alert.labels.get("demo_run") == run_id:
-                return record.as_json()
-        dead = [c for c in components if not c.alive()]
-        if dead:
-            raise RuntimeError(f"{dead[0].name} exited:\n{dead[0].log_tail()}")
-    logs = "\n".join(f"--- {c.name}\n{c.log_tail(15)}" for c in components)
-    raise TimeoutError(f"the demo alert did not reach {topic} within {timeout_s:.0f}s\n{logs}")
+    def arrived(records) -> bool:
+        return any(_demo_run(r) == run_id for r in records)
+
+    records = wait_for_records(
+        settings, topic, arrived, timeout=timeout_s,
+        alive=lambda: all(c.alive() for c in components),
+        describe=lambda: "\n".join(f"--- {c.name}\n{c.log_tail(15)}" for c in components))
+    return next(r for r in records if _demo_run(r) == run_id).as_json()
+
+
+def _demo_run(record) -> str | None:
+    alert = getattr(record.value, "alert", None)
+    return alert.labels.get("demo_run") if alert is not None else None

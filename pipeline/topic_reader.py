@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,3 +98,24 @@ def _record(message, name: str, model) -> TopicRecord:
     return TopicRecord(name, message.partition(), message.offset(), message.timestamp()[1],
                        key.decode("utf-8", "replace") if key is not None else None,
                        header_dict(message.headers()), value, error)
+
+
+def wait_for_records(settings: Settings, topic: str, predicate: Callable[[list[TopicRecord]], bool],
+                     timeout: float = 60.0, alive: Callable[[], bool] = lambda: True,
+                     describe: Callable[[], str] = lambda: "") -> list[TopicRecord]:
+    """Re-read a topic from the start until ``predicate(records)`` holds; return those records.
+
+    RuntimeError as soon as ``alive()`` turns false (a producing component died), TimeoutError
+    after ``timeout`` seconds; both messages carry ``describe()`` (e.g. that component's log).
+    """
+    deadline = time.monotonic() + timeout
+    records: list[TopicRecord] = []
+    while time.monotonic() < deadline:
+        records = list(read_topic(settings, topic))
+        if predicate(records):
+            return records
+        if not alive():
+            raise RuntimeError(f"a component died while waiting for {topic}:\n{describe()}")
+        time.sleep(0.3)
+    raise TimeoutError(f"{topic}: condition not met in {timeout}s; {len(records)} records:\n"
+                       + "\n".join(str(r.as_json()) for r in records[-10:]) + "\n" + describe())

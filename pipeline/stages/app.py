@@ -6,8 +6,11 @@ import logging
 
 import faust
 
+from pipeline.dead_letters import Rejected, dead_letter_headers
 from pipeline.settings import Settings
 from pipeline.topology import Stage, Topology, load_topology
+
+log = logging.getLogger(__name__)
 
 
 class StageApp:
@@ -44,6 +47,7 @@ class StageApp:
             web_port=worker.web_port or 6066,
             web_host="127.0.0.1",
         )
+        self._dlq = self.topic("alerts.dlq")
 
     def topic(self, name: str) -> faust.TopicT:
         """A declared topic as raw bytes in and out (the stages do their own decoding)."""
@@ -53,6 +57,19 @@ class StageApp:
             self.settings.topic(name), key_type=bytes, value_type=bytes,
             key_serializer="raw", value_serializer="raw", allow_empty=True,
         )
+
+    async def dead_letter(self, event, rejected: Rejected) -> None:
+        """Send the event being processed to alerts.dlq: original key, value and headers, plus why."""
+        message = event.message
+        log.warning("%s dead-letters %s[%d]@%d: %s", self.stage.name, message.topic, message.partition,
+                    message.offset, rejected.reason)
+        original = message.headers or []
+        headers = dead_letter_headers(
+            stage=self.stage.name, reason=rejected.reason, error_class=rejected.error_class,
+            topic=message.topic, partition=message.partition, offset=message.offset,
+            original_headers=list(original.items()) if isinstance(original, dict) else list(original),
+        )
+        await self._dlq.send(key=event.key, value=event.value, headers=headers)
 
     def table(self, name: str) -> faust.Table:
         """A declared table of this stage: raw bytes keys and values, changelog from the topology."""

@@ -7,17 +7,14 @@ a timer resolves alerts whose endsAt passed without an update (resolve_timeout e
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from pipeline import wire
-from pipeline.dead_letters import dead_letter_headers
+from pipeline.dead_letters import Rejected
 from pipeline.dedup import apply, collectable, expire, expiry_due
 from pipeline.models import AlertEvent
 from pipeline.settings import Settings
-
-log = logging.getLogger(__name__)
 
 EXPIRY_SCAN_SECONDS = 0.5  # must be well under the shortest group_interval: resolution reaches groups as an event
 
@@ -27,12 +24,6 @@ class DedupOutcome:
     key: bytes
     stored: bytes          # the new table value (the merged AlertEvent)
     forward: bytes | None  # what goes to alerts.deduped, None when nothing downstream cares
-
-
-@dataclass(frozen=True)
-class Rejected:
-    error_class: str
-    reason: str
 
 
 def dedup_record(value: bytes | None, stored: bytes | None, now: datetime) -> DedupOutcome | Rejected:
@@ -77,20 +68,15 @@ def run(settings: Settings) -> None:
     normalized = stage.topic("alerts.normalized")
     deduped = stage.topic("alerts.deduped")
     state_topic = stage.topic("alerts.state")
-    dlq = stage.topic("alerts.dlq")
     states = stage.table("alert_state")
 
     @stage.app.agent(normalized, name="dedup")
     async def dedup_agent(stream):
         await stage.tables_ready()
         async for event in stream.events():
-            message = event.message
             outcome = dedup_record(event.value, states.get(event.key), datetime.now(timezone.utc))
             if isinstance(outcome, Rejected):
-                headers = dead_letter_headers(
-                    stage="dedup", reason=outcome.reason, error_class=outcome.error_class,
-                    topic=message.topic, partition=message.partition, offset=message.offset)
-                await dlq.send(key=event.key, value=event.value, headers=headers)
+                await stage.dead_letter(event, outcome)
                 continue
             states[outcome.key] = outcome.stored  # reassigned, so the changelog records it
             await state_topic.send(key=outcome.key, value=outcome.stored)

@@ -8,7 +8,6 @@ with its original bytes and never stops the stage.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -18,13 +17,11 @@ from pydantic import ValidationError
 
 from pipeline import wire
 from pipeline.alertmanager_config import global_resolve_timeout
-from pipeline.dead_letters import dead_letter_headers
+from pipeline.dead_letters import Rejected
 from pipeline.ingest.errors import InvalidAlert
 from pipeline.ingest.normalize import normalize
 from pipeline.models import AlertEvent, RawAlert
 from pipeline.settings import Settings
-
-log = logging.getLogger(__name__)
 
 DIRECT_SOURCE = "direct"
 # Direct producers may use the Alertmanager API's camelCase names; both spellings are accepted.
@@ -37,12 +34,6 @@ RAW_ALERT_FIELDS = frozenset(RawAlert.model_fields)
 class Normalized:
     key: bytes
     value: bytes
-
-
-@dataclass(frozen=True)
-class Rejected:
-    error_class: str
-    reason: str
 
 
 def normalize_record(
@@ -100,7 +91,6 @@ def run(settings: Settings) -> None:
     stage = StageApp("normalize", settings)
     raw_topic = stage.topic("alerts.raw")
     normalized_topic = stage.topic("alerts.normalized")
-    dlq_topic = stage.topic("alerts.dlq")
     resolve_timeout = global_resolve_timeout(settings.alertmanager_config)
     max_bytes = settings.max_record_bytes
 
@@ -113,15 +103,7 @@ def run(settings: Settings) -> None:
                                        resolve_timeout=resolve_timeout, max_bytes=max_bytes)
             if isinstance(outcome, Normalized):
                 await normalized_topic.send(key=outcome.key, value=outcome.value)
-                continue
-            log.warning("dead-lettering %s[%d]@%d: %s", message.topic, message.partition,
-                        message.offset, outcome.reason)
-            headers = dead_letter_headers(
-                stage="normalize", reason=outcome.reason, error_class=outcome.error_class,
-                topic=message.topic, partition=message.partition, offset=message.offset,
-                original_headers=list(message.headers or []) if not isinstance(message.headers, dict)
-                else list(message.headers.items()),
-            )
-            await dlq_topic.send(key=event.key, value=event.value, headers=headers)
+            else:
+                await stage.dead_letter(event, outcome)
 
     stage.run()

@@ -200,8 +200,9 @@ def run_schemathesis(schema, ledger: Ledger, session: requests.Session, base_url
             except requests.RequestException as exc:
                 ledger.requests += 1
                 ledger.statuses["no answer"] += 1
+                error = f"{type(exc).__name__}: {exc}"  # `exc` is unbound once the except block ends
                 ledger.fail(f"{operation_id}: no answer ({type(exc).__name__})",
-                            lambda: f"{exc}\n{abbreviate(case.as_curl_command(base_url=base_url))}")
+                            lambda: f"{error}\n{abbreviate(case.as_curl_command(base_url=base_url))}")
                 if not ledger.bridge.component.alive():
                     raise AssertionError(f"the bridge died:\n{ledger.bridge.log()}") from exc
                 return
@@ -265,7 +266,8 @@ def run_hostile(ledger: Ledger, session: requests.Session, base_url: str, run: s
             ledger.doubtful.update((i.fuzz_id, "no answer") for i in request.items if i.fuzz_id)
             if not ledger.bridge.component.alive():
                 raise AssertionError(f"the bridge died:\n{reproduce()}\n{ledger.bridge.log()}") from exc
-            ledger.fail(f"postAlerts/hostile: no answer ({type(exc).__name__})", lambda: f"{exc}\n{reproduce()}")
+            error = f"{type(exc).__name__}: {exc}"  # `exc` is unbound once the except block ends
+            ledger.fail(f"postAlerts/hostile: no answer ({type(exc).__name__})", lambda: f"{error}\n{reproduce()}")
             return
         status = response.status_code
         answer = ledger.answered("postAlerts/hostile", status, response.content,

@@ -20,7 +20,7 @@ from pipeline.dedup import (
 )
 from pipeline.fingerprint import alert_fingerprint
 from pipeline.ingest.normalize import normalize
-from pipeline.models import Alert, RawAlert
+from pipeline.models import RawAlert
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
 RESOLVE_TIMEOUT = timedelta(minutes=5)
