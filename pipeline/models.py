@@ -251,6 +251,9 @@ class Notification(WireRecord):
     flush_seq: int = Field(ge=0, lt=2**63)
     created_at: UtcDatetime
     route_key: str = ""
+    # "<integration>/<index>" (slack/0, webhook/1): the one notifier of the receiver this is for;
+    # each has its own notification log entry and send_resolved, so each gets its own record.
+    integration: str = ""
 
 
 class Matcher(_Data):

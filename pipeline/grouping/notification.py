@@ -109,6 +109,7 @@ def build_notification(
     max_alerts: int = 0,
     now: datetime,
     id_key: str | None = None,
+    integration: str = "",
 ) -> BuiltNotification:
     """What the webhook would send for ``snapshot`` (already restricted to unmuted alerts).
 
@@ -142,6 +143,7 @@ def build_notification(
         flush_seq=snapshot.flush_seq,
         created_at=now,
         route_key=snapshot.route_key,
+        integration=integration,
     )
     return BuiltNotification(notification, firing, resolved)
 
@@ -199,6 +201,7 @@ def decide_flush(
         max_alerts=integration.max_alerts,
         now=now,
         id_key=integration.key,
+        integration=f"{integration.name}/{integration.index}",
     )
     new_entry = record(entry, firing, resolved, now, snapshot.timing.repeat_interval, retention)
     return FlushDecision(integration, True, reason, built.notification, new_entry, firing, resolved)

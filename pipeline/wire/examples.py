@@ -81,6 +81,7 @@ def fixture_examples() -> dict[str, models.WireRecord]:
             flush_seq=7,
             created_at=t0 + timedelta(hours=1),
             route_key='{}/{team="payments"}',
+            integration="webhook/0",
         ),
         "Silence": models.Silence(
             id="7d1f6b5e-silence",
