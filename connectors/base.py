@@ -68,13 +68,19 @@ class Outcome:
 
 @dataclass(frozen=True)
 class OutboundRequest:
-    """One HTTP request to a target, built by ``Connector.render`` (pure, so tests can assert it)."""
+    """One HTTP request to a target, built by ``Connector.render`` (pure, so tests can assert it).
+
+    Its repr shows only the method and host: URLs (Slack/Teams/Telegram), headers and bodies
+    (PagerDuty routing_key) carry secrets, and a repr ends up in logs."""
 
     method: str
     url: str
     headers: Mapping[str, str] = field(default_factory=dict)
     json: Any = None
     content: bytes | None = None  # when the body is not JSON (or must be signed byte for byte)
+
+    def __repr__(self) -> str:
+        return f"OutboundRequest({self.method} {httpx.URL(self.url).host or '?'})"
 
 
 class ThreadStore(Protocol):

@@ -257,6 +257,7 @@ def _at_most_one(cfg: Mapping[str, Any], at: At, a: str, b: str) -> None:
 
 def _v_webhook(cfg: dict[str, Any], at: At) -> None:
     _need(cfg, at, "missing URL in webhook config", "url")
+    _at_most_one(cfg, at, "signing_secret", "signing_secret_file")
 
 
 def _canonical_mime_header(key: str) -> str:
@@ -411,6 +412,8 @@ INTEGRATIONS: dict[str, Obj] = {
     }, _v_slack),
     "webhook_configs": _integration("config.plain", True, {
         "http_config": HTTP_CONFIG, "url": URL, "max_alerts": UINT64,
+        # pipeline extension: HMAC-SHA256 request signing (docs/connectors.md)
+        "signing_secret": SECRET, "signing_secret_file": STR,
     }, _v_webhook),
     "opsgenie_configs": _integration("config.plain", True, {
         "http_config": HTTP_CONFIG, "api_key": SECRET, "api_key_file": STR, "api_url": URL, "message": STR,

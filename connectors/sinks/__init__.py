@@ -1,0 +1,1 @@
+"""One module per notification target; ``connectors.registry`` maps config lists to them."""
