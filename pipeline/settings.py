@@ -133,6 +133,47 @@ class WorkerSettings(Section):
     )
 
 
+class ClassificationSettings(Section):
+    """The classify stage and the relabeling of the normalize stage (issue #5)."""
+
+    rules_file: Path = Field(
+        REPO_ROOT / "deploy" / "local" / "classification.yaml",
+        description="YAML file of relabel rules, classification rules, label names and enrichment "
+        "workflows; checked when a worker starts.",
+    )
+    max_in_flight: int = Field(
+        64, ge=1, le=10000,
+        description="Alerts the classify stage works on at once (LLM and enrichment calls overlap; "
+        "records of one alert still leave in order).",
+    )
+    llm_enabled: bool = Field(False, description="Ask an OpenAI-compatible model to classify alerts.")
+    llm_base_url: str = Field(
+        "http://127.0.0.1:8000/v1", description="Base URL of the chat-completions API (…/v1)."
+    )
+    llm_model: str = Field("gpt-4o-mini", description="Model name sent with every request.")
+    llm_api_key: SecretStr | None = Field(None, description="Bearer token for the model API (secret).")
+    llm_timeout_s: float = Field(
+        3.0, gt=0, le=120,
+        description="Longest wait for the model per alert, all retries included; then the rules stand.",
+    )
+    llm_max_concurrency: int = Field(8, ge=1, description="Model requests in flight at once.")
+    llm_retries: int = Field(2, ge=0, le=10, description="Retries of a failed model request.")
+    llm_retry_backoff_s: float = Field(
+        0.2, ge=0, description="First retry delay, doubled on each further retry, seconds."
+    )
+    llm_breaker_failures: int = Field(
+        5, ge=1, description="Consecutive failed alerts that open the circuit breaker."
+    )
+    llm_breaker_reset_s: float = Field(
+        30.0, gt=0, description="How long an open breaker skips the model before one trial call."
+    )
+    llm_cache_size: int = Field(10000, ge=1, description="Answers kept in the in-process LRU (L1).")
+    llm_cache_ttl_s: int = Field(
+        86400, ge=1, description="Lifetime of a cached model answer in Redis (L2) and L1, seconds."
+    )
+    llm_redis_cache: bool = Field(True, description="Use Redis (redis.url) as the shared L2 cache.")
+
+
 class DevSettings(Section):
     """The local development services started by ``pipeline dev`` (broker and Redis)."""
 
@@ -179,6 +220,7 @@ class Settings(BaseSettings):
     redis: RedisSettings = Field(default_factory=RedisSettings)
     bridge: BridgeSettings = Field(default_factory=BridgeSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    classification: ClassificationSettings = Field(default_factory=ClassificationSettings)
     dev: DevSettings = Field(default_factory=DevSettings)
 
     @classmethod
