@@ -5,7 +5,7 @@ matchers, evaluated against the labels as they are at that point). Actions:
 
 - ``add``: set ``label`` to ``value`` when the label is missing (``overwrite: true`` always sets it),
 - ``replace``: join ``source_labels`` with ``separator``, match the anchored Go ``regex`` and write
-  ``replacement`` (``$1``, ``${name}`` expand) into ``target``; no match, no change; an empty result
+  ``replacement`` (``$1``, ``${1}`` expand; ``$$`` is a dollar) into ``target``; no match, no change; an empty result
   removes the target (an empty label is no label in Alertmanager),
 - ``drop_label``: remove ``labels`` (names) and every label whose name matches ``regex``,
 - ``map``: replace the value of ``label`` found in ``values`` (e.g. crit → critical); others stay,
@@ -31,7 +31,7 @@ from pipeline.matchers import MatcherError, translate_go_regex
 
 LABEL_NAME = r"^[a-zA-Z_][a-zA-Z0-9_]*$"
 LabelName = Annotated[str, Field(pattern=LABEL_NAME)]
-# $1, ${1}, ${name}; $$ is a literal dollar (Go's regexp.Expand).
+# $1, ${1}; $$ is a literal dollar (Go's regexp.Expand). ${name} is refused when the rule is loaded.
 _EXPANSION = re.compile(r"\$(\$|\{(\w+)\}|(\d+))")
 
 
@@ -83,8 +83,11 @@ class ReplaceLabel(_Rule):
             name = found.group(2) or found.group(3)
             if name is None:
                 continue
-            known = int(name) <= compiled.groups if name.isdigit() else name in compiled.groupindex
-            if not known:
+            if not name.isdigit():
+                # The Go-to-Python translation numbers named groups but drops their names.
+                raise ValueError(f"replacement {self.replacement!r}: refer to groups by number "
+                                 f"(${{1}}, $2), not by name (${name})")
+            if int(name) > compiled.groups:
                 raise ValueError(f"replacement {self.replacement!r} refers to ${name}, "
                                  f"which the regex {self.regex!r} does not capture")
         object.__setattr__(self, "_compiled", compiled)
@@ -105,8 +108,7 @@ class ReplaceLabel(_Rule):
 def _expand(reference: re.Match[str], found: re.Match[str]) -> str:
     if reference.group(1) == "$":
         return "$"
-    name = reference.group(3) or reference.group(2)
-    return found.group(int(name) if name.isdigit() else name) or ""
+    return found.group(int(reference.group(3) or reference.group(2))) or ""
 
 
 class DropLabel(_Rule):

@@ -4,6 +4,10 @@ Raw records come from the bridge (JSON RawAlert) and from direct producers (JSON
 Alertmanager camelCase keys, or Avro single-object RawAlert). The rules are the bridge's own
 (pipeline.ingest.normalize); a record that breaks them, or is not an alert at all, is dead-lettered
 with its original bytes and never stops the stage.
+
+Relabel rules of the classification file (pipeline.classification.relabel) run on the raw labels first,
+so the fingerprint covers the relabeled labels; an alert a keep/drop rule removes is counted
+(``pipeline_relabel_dropped_alerts_total``), not dead-lettered: it was readable, just unwanted.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from pydantic import ValidationError
 
 from pipeline import wire
 from pipeline.alertmanager_config import global_resolve_timeout
+from pipeline.classification.relabel import DroppedAlert, RelabelRule, relabel
 from pipeline.dead_letters import Rejected
 from pipeline.ingest.errors import InvalidAlert
 from pipeline.ingest.normalize import normalize
@@ -37,15 +42,22 @@ class Normalized:
 
 
 def normalize_record(
-    value: bytes | None, *, timestamp: datetime, resolve_timeout: timedelta, max_bytes: int
-) -> Normalized | Rejected:
-    """One raw record to its normalized form, or the reason it cannot be one. Pure."""
+    value: bytes | None, *, timestamp: datetime, resolve_timeout: timedelta, max_bytes: int,
+    relabel_rules: tuple[RelabelRule, ...] = (),
+) -> Normalized | Rejected | DroppedAlert:
+    """One raw record to its normalized form, the relabel rule that dropped it, or the reason it
+    cannot be one. Pure."""
     if value is None:
         return Rejected("EmptyRecord", "record has no value (tombstone)")
     if len(value) > max_bytes:
         return Rejected("RecordTooLarge", f"record is {len(value)} bytes, the limit is {max_bytes}")
     try:
         raw = _raw_alert(value, timestamp)
+        if relabel_rules:
+            labels = relabel(raw.labels, relabel_rules)
+            if isinstance(labels, DroppedAlert):
+                return labels
+            raw = raw.model_copy(update={"labels": labels})
         alert = normalize(raw, resolve_timeout)
     except (wire.WireError, InvalidAlert) as exc:
         return Rejected(type(exc).__name__, str(exc))
@@ -86,8 +98,15 @@ def _validation_summary(exc: ValidationError) -> str:
 
 
 def run(settings: Settings) -> None:
+    from prometheus_client import Counter
+
+    from pipeline.classification.config import load_classification_file
     from pipeline.stages.app import StageApp
 
+    # Checked before the worker joins its group: a broken file stops it with the key path.
+    relabel_rules = load_classification_file(settings.classification.rules_file).relabel
+    dropped = Counter("pipeline_relabel_dropped_alerts_total", "Alerts dropped by a relabel keep/drop rule",
+                      ["rule"])
     stage = StageApp("normalize", settings)
     raw_topic = stage.topic("alerts.raw")
     normalized_topic = stage.topic("alerts.normalized")
@@ -100,9 +119,12 @@ def run(settings: Settings) -> None:
             message = event.message
             received = datetime.fromtimestamp(message.timestamp, timezone.utc)
             outcome = normalize_record(event.value, timestamp=received,
-                                       resolve_timeout=resolve_timeout, max_bytes=max_bytes)
+                                       resolve_timeout=resolve_timeout, max_bytes=max_bytes,
+                                       relabel_rules=relabel_rules)
             if isinstance(outcome, Normalized):
                 await normalized_topic.send(key=outcome.key, value=outcome.value)
+            elif isinstance(outcome, DroppedAlert):
+                dropped.labels(rule=f"{outcome.rule_index}:{outcome.action}").inc()
             else:
                 await stage.dead_letter(event, outcome)
 
