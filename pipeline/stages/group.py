@@ -1,0 +1,153 @@
+"""group: alerts.routed → notifications, through aggregation groups and the notification log.
+
+The semantics are pipeline.grouping (Alertmanager's dispatcher, aggregation groups, nflog and the
+webhook payload); this module only wires them to Kafka:
+
+- the agent inserts each routed alert into its group (state in the aggregation_groups table);
+- a timer ticks every ``group.tick_s``, flushes the groups that are due, mutes at flush time with
+  the silences and inhibition sources it follows (every partition of `silences` and `alerts.state`),
+  sends one notification per (group, integration) and waits for the broker's ack, then stores the
+  groups and the notification log (see pipeline.grouping.dispatcher for why in that order);
+- groups live in memory for the partitions this worker owns; when the assignment changes the worker
+  reloads them from its tables, so a restarted or rebalanced worker flushes exactly what was pending,
+  when it was due.
+
+Nothing is flushed before the followed topics were read to their end: a restarted worker must know
+every silence before it decides a notification is not muted.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+
+from pipeline import wire
+from pipeline.dead_letters import Rejected
+from pipeline.grouping.dispatcher import GROUPS_TABLE, NFLOG_TABLE, Dispatcher, UnknownRoute
+from pipeline.grouping.nflog import MAINTENANCE_INTERVAL
+from pipeline.models import Alert, EnrichedAlert
+from pipeline.muting.view import ALERT_STATE_TOPIC, GC_INTERVAL, SILENCES_TOPIC, MutingView
+from pipeline.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def routed_alert(value: bytes | None) -> EnrichedAlert | Rejected:
+    """Decode one alerts.routed record; it must carry exactly the route it was routed to. Pure."""
+    try:
+        event = wire.decode(EnrichedAlert, value)
+    except wire.WireError as exc:
+        return Rejected("WireError", str(exc))
+    if len(event.routes) != 1:
+        return Rejected("RoutingError", f"an alerts.routed record carries one route, this one {len(event.routes)}")
+    return event
+
+
+def partition_of(key: bytes, partitions: int) -> int:
+    """The partition a keyed record or table entry lands in (Kafka's murmur2, as every producer here)."""
+    from aiokafka.partitioner import murmur2
+
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+def run(settings: Settings) -> None:
+    from pipeline.alertmanager_config import load_alertmanager_config
+    from pipeline.stages.app import StageApp
+    from pipeline.topic_follower import TopicFollower, wait_until_caught_up
+
+    config = load_alertmanager_config(settings.alertmanager_config)
+    dispatcher = Dispatcher(config, external_url=settings.group.external_url)
+    view = MutingView.from_config(config)
+    stage = StageApp("group", settings)
+    routed = stage.topic("alerts.routed")
+    notifications = stage.topic("notifications")
+    tables = {GROUPS_TABLE: stage.table(GROUPS_TABLE), NFLOG_TABLE: stage.table(NFLOG_TABLE)}
+    follower = TopicFollower(settings, [SILENCES_TOPIC, ALERT_STATE_TOPIC], "group")
+    routed_name = settings.topic("alerts.routed")
+    partitions = stage.topology.topics["alerts.routed"].partitions
+    owned: set[int] | None = None  # input partitions whose groups are in memory
+    maintenance = {"nflog": datetime.now(timezone.utc), "view": datetime.now(timezone.utc)}
+
+    def ensure_loaded(group_key: str) -> None:
+        if not dispatcher.loaded(group_key):
+            key = group_key.encode()
+            dispatcher.load(group_key, tables[GROUPS_TABLE].get(key), tables[NFLOG_TABLE].get(key))
+
+    def store(writes) -> None:
+        for write in writes:
+            table = tables[write.table]
+            if write.value is None:
+                table.pop(write.key.encode(), None)
+            else:
+                table[write.key.encode()] = write.value  # reassigned, so the changelog records it
+
+    def is_muted(alert: Alert, now: datetime) -> bool:
+        return view.muting(alert.labels, now).muted
+
+    def assignment_settled() -> set[int] | None:
+        app = stage.app
+        if app.rebalancing or not app.tables.recovery.completed.is_set():
+            return None
+        return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == routed_name}
+
+    def reload(now_owned: set[int]) -> None:
+        # Only this worker's active partitions: standby copies belong to another worker's groups.
+        dispatcher.clear()
+        for key, value in list(tables[GROUPS_TABLE].items()):
+            if partition_of(key, partitions) in now_owned:
+                dispatcher.load(key.decode(), value, tables[NFLOG_TABLE].get(key))
+        log.info("group: owning partitions %s, %s", sorted(now_owned), dict(dispatcher.stats()))
+
+    @stage.app.agent(routed, name="group")
+    async def group_agent(stream):
+        await stage.tables_ready()
+        async for event in stream.events():
+            outcome = routed_alert(event.value)
+            if isinstance(outcome, Rejected):
+                await stage.dead_letter(event, outcome)
+                continue
+            match = outcome.routes[0]
+            ensure_loaded(match.group_key)
+            try:
+                writes = dispatcher.insert(match, outcome.alert, datetime.now(timezone.utc))
+            except UnknownRoute as exc:
+                await stage.dead_letter(event, Rejected("UnknownRoute", str(exc)))
+                continue
+            store(writes)
+
+    @stage.app.timer(interval=settings.group.tick_s)
+    async def flush_due_groups():
+        nonlocal owned
+        if not follower.caught_up.is_set():
+            return
+        settled = assignment_settled()
+        if settled is None:
+            return
+        await stage.tables_ready()
+        if settled != owned:
+            reload(settled)
+            owned = settled
+        view.apply_all(follower.drain())
+        now = datetime.now(timezone.utc)
+        result = dispatcher.flush_due(now, is_muted, limit=settings.group.max_flushes_per_tick)
+        if result.notifications:
+            acks = [await notifications.send(key=n.id.encode(), value=wire.encode(n))
+                    for n in result.notifications]
+            for ack in acks:
+                await ack  # on the broker before the state says "sent"
+        store(dispatcher.writes_for(result.touched))
+        if now - maintenance["nflog"] >= MAINTENANCE_INTERVAL:
+            store(dispatcher.collect_nflog(now))
+            maintenance["nflog"] = now
+        if now - maintenance["view"] >= GC_INTERVAL:
+            view.gc(now)
+            maintenance["view"] = now
+
+    @stage.app.task
+    async def start_follower():
+        follower.start()
+        await wait_until_caught_up(follower, "group")
+        log.info("group: silences and alert states read; flushing enabled")
+
+    stage.run()
+
