@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import (
@@ -174,6 +174,79 @@ class ClassificationSettings(Section):
     llm_redis_cache: bool = Field(True, description="Use Redis (redis.url) as the shared L2 cache.")
 
 
+class GroupSettings(Section):
+    """The grouping stage (aggregation groups, notification log)."""
+
+    external_url: str = Field(
+        "http://127.0.0.1:9093",
+        description="URL this pipeline is reached at, sent as externalURL in notifications "
+        "(Alertmanager's --web.external-url).",
+    )
+    tick_s: float = Field(
+        0.05, gt=0, le=5,
+        description="How often due groups are flushed, seconds; a flush is late by at most this.",
+    )
+    max_flushes_per_tick: int = Field(
+        2000, ge=1, description="Groups flushed per tick at most; the rest follow at the next tick."
+    )
+
+
+class SinkSettings(Section):
+    """The sink stage: delivery to the targets, retry tiers, DLQ, ledger (issue #6)."""
+
+    concurrency_per_target: int = Field(
+        4, ge=1, le=1000, description="Deliveries in flight at once per target (per target_key)."
+    )
+    queue_per_target: int = Field(
+        1000, ge=1,
+        description="Notifications waiting in memory per target; beyond that they go back to a retry "
+        "tier uncounted, so a slow target never holds up the others.",
+    )
+    rate_per_target_s: float = Field(
+        10.0, gt=0, description="Token bucket rate per target, deliveries per second."
+    )
+    burst_per_target: int = Field(20, ge=1, description="Token bucket size per target.")
+    max_local_wait_s: float = Field(
+        5.0, ge=0,
+        description="Longest rate-limit or Retry-After wait a notification spends in memory; a longer "
+        "one sends it to the retry tier that waits long enough (counted as an attempt).",
+    )
+    breaker_failures: int = Field(
+        5, ge=1, description="Consecutive failed deliveries to a target that open its circuit breaker."
+    )
+    breaker_cooldown_s: float = Field(
+        30.0, gt=0, description="How long an open breaker holds calls back before one probe, seconds."
+    )
+    http_connect_timeout_s: float = Field(5.0, gt=0, description="Connect timeout of target requests.")
+    http_timeout_s: float = Field(
+        15.0, gt=0, description="Read/write/pool timeout of target requests, seconds."
+    )
+    http_max_connections: int = Field(
+        200, ge=1, description="Connections of the shared HTTP client, all targets together."
+    )
+    ledger_ttl_s: int = Field(
+        604800, ge=60,
+        description="How long the delivery ledger remembers a notification id (default: the 7 days "
+        "notifications are kept on their topics).",
+    )
+    ledger_lease_s: float = Field(
+        60.0, gt=0,
+        description="Age after which an attempt with no recorded outcome is taken for one whose worker "
+        "died mid-delivery; must exceed the longest delivery (HTTP timeouts).",
+    )
+    on_unknown_outcome: Literal["dead_letter", "redeliver"] = Field(
+        "dead_letter",
+        description="A worker died between calling a target and recording the outcome: dead_letter "
+        "(never a duplicate; an operator replays it) or redeliver (never a gap; the target may see it twice).",
+    )
+    thread_ttl_s: int = Field(
+        7776000, ge=60, description="Lifetime of a group's thread memory (Slack ts, Jira key), seconds."
+    )
+    max_pending_retries: int = Field(
+        10000, ge=1, description="Records per retry tier held in memory while waiting for their due time."
+    )
+
+
 class DevSettings(Section):
     """The local development services started by ``pipeline dev`` (broker and Redis)."""
 
@@ -221,6 +294,8 @@ class Settings(BaseSettings):
     bridge: BridgeSettings = Field(default_factory=BridgeSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     classification: ClassificationSettings = Field(default_factory=ClassificationSettings)
+    group: GroupSettings = Field(default_factory=GroupSettings)
+    sink: SinkSettings = Field(default_factory=SinkSettings)
     dev: DevSettings = Field(default_factory=DevSettings)
 
     @classmethod
