@@ -1,0 +1,157 @@
+"""The whole pipeline as real processes: bridge plus one worker per stage, on a fresh topic prefix,
+with an Alertmanager configuration written by the test, and a webhook collector that records when
+each notification arrived. Used by the end-to-end, scenario, differential and crash tests."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from pipeline.devenv.components import Component
+from pipeline.kafka_clients import admin_client
+from pipeline.settings import GroupSettings, Settings, WorkerSettings
+from pipeline.topology import load_topology
+from tests.integration.bridge_harness import OPEN_SOURCES, RunningBridge, running_bridge
+
+# Data-flow order. `sink` is included when the test needs deliveries, not just notification records.
+CORE_STAGES = ("normalize", "dedup", "classify", "mute", "route", "group")
+
+
+@dataclass(frozen=True)
+class Delivery:
+    received: float          # time.time() when it arrived
+    path: str
+    body: dict[str, Any]
+
+
+@dataclass
+class WebhookCollector:
+    """An HTTP server that answers 200 to every POST and keeps what it got, in order."""
+
+    deliveries: list[Delivery] = field(default_factory=list)
+    url: str = ""
+
+    def start(self) -> WebhookCollector:
+        collector = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - the http.server API
+                length = int(self.headers.get("content-length", 0))
+                body = self.rfile.read(length)
+                try:
+                    parsed = json.loads(body)
+                except ValueError:
+                    parsed = {"_raw": body.decode("utf-8", "replace")}
+                collector.deliveries.append(Delivery(time.time(), self.path, parsed))
+                self.send_response(200)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, *_args):
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_port}"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def at(self, path: str) -> list[Delivery]:
+        return [d for d in self.deliveries if d.path == path]
+
+
+@dataclass
+class RunningPipeline:
+    settings: Settings
+    bridge: RunningBridge
+    workers: dict[str, Component]
+    workdir: Path
+
+    @property
+    def url(self) -> str:
+        return self.bridge.url
+
+    def post_alerts(self, alerts: list[dict[str, Any]]) -> None:
+        response = httpx.post(f"{self.url}/api/v2/alerts", json=alerts, timeout=10)
+        assert response.status_code == 200, response.text
+
+    def restart(self, stage: str) -> Component:
+        old = self.workers[stage]
+        worker = Component(stage, ["worker", stage], old.settings, self.workdir / "logs").start()
+        self.workers[stage] = worker
+        return worker
+
+    def logs(self) -> str:
+        parts = [f"--- bridge\n{self.bridge.log()}"]
+        parts += [f"--- {name}\n{worker.log_tail(25)}" for name, worker in self.workers.items()]
+        return "\n".join(parts)
+
+    def check_alive(self) -> None:
+        dead = [name for name, worker in self.workers.items() if not worker.alive()]
+        assert not dead, f"workers died: {dead}\n{self.logs()}"
+
+
+def wait_for_stage_groups(settings: Settings, stages: tuple[str, ...], workers: dict[str, Component],
+                          timeout: float = 120.0) -> None:
+    """Until every stage's consumer group is stable with its input partitions assigned."""
+    topology = load_topology(settings.topics.topology_file)
+    group_ids = {settings.topics.prefix + topology.stages[s].consumer_group: s for s in stages}
+    admin = admin_client(settings.kafka)
+    deadline = time.monotonic() + timeout
+    pending = dict(group_ids)
+    while pending:
+        for name, worker in workers.items():
+            assert worker.alive(), f"{name} exited while starting:\n{worker.log_tail(40)}"
+        futures = admin.describe_consumer_groups(list(pending))
+        for group_id, future in futures.items():
+            try:
+                description = future.result(timeout=10)
+            except Exception:  # noqa: BLE001 - not there yet
+                continue
+            if description.state.name == "STABLE" and any(m.assignment.topic_partitions
+                                                           for m in description.members):
+                pending.pop(group_id, None)
+        if pending and time.monotonic() > deadline:
+            raise AssertionError(f"stages not ready after {timeout:.0f}s: {sorted(pending.values())}\n"
+                                 + "\n".join(w.log_tail(20) for w in workers.values()))
+        if pending:
+            time.sleep(0.3)
+
+
+@contextmanager
+def running_pipeline(settings: Settings, workdir: Path, alertmanager_yaml: str,
+                     stages: tuple[str, ...] = CORE_STAGES, **overrides: Any) -> Iterator[RunningPipeline]:
+    config_path = workdir / "alertmanager.yml"
+    workdir.mkdir(parents=True, exist_ok=True)
+    config_path.write_text(alertmanager_yaml)
+    configured = settings.model_copy(update={
+        "alertmanager_config": config_path,
+        "worker": WorkerSettings(data_dir=workdir / "state"),
+        "group": overrides.pop("group", GroupSettings(external_url="http://pipeline.test")),
+        **overrides,
+    })
+    with ExitStack() as stack:
+        workers = {}
+        for stage in stages:
+            workers[stage] = stack.enter_context(
+                Component(stage, ["worker", stage], configured, workdir / "logs"))
+        bridge = stack.enter_context(running_bridge(configured, OPEN_SOURCES, workdir / "bridge"))
+        wait_for_stage_groups(configured, stages, workers)
+        pipeline = RunningPipeline(configured, bridge, workers, workdir)
+        try:
+            yield pipeline
+        finally:
+            for worker in pipeline.workers.values():
+                worker.stop()
