@@ -13,6 +13,13 @@ from __future__ import annotations
 from pydantic import ValidationError
 
 from connectors.base import Connector
+from connectors.sinks.datadog import DatadogConnector
+from connectors.sinks.discord import DiscordConnector
+from connectors.sinks.msteams import MSTeamsV2Connector
+from connectors.sinks.opsgenie import OpsgenieConnector
+from connectors.sinks.pagerduty import PagerdutyConnector
+from connectors.sinks.slack import SlackConnector
+from connectors.sinks.telegram import TelegramConnector
 from connectors.sinks.webhook import WebhookConnector
 from pipeline.amconfig.model import Integration, Receiver
 
@@ -20,6 +27,13 @@ CONNECTOR_TYPES: dict[str, type[Connector]] = {
     cls.kind: cls
     for cls in (
         WebhookConnector,
+        SlackConnector,
+        PagerdutyConnector,
+        OpsgenieConnector,
+        MSTeamsV2Connector,
+        TelegramConnector,
+        DiscordConnector,
+        DatadogConnector,
     )
 }
 

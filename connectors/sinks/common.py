@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import httpx
 from pydantic import BaseModel, ConfigDict, SecretStr, model_validator
 
+from connectors.base import OutboundRequest, Outcome
 from pipeline.models import Alert, Notification
 
 GO_ZERO_TIME = "0001-01-01T00:00:00Z"
@@ -172,3 +175,28 @@ def truncate_bytes(text: str, limit: int, marker: str = "…") -> str:
         return text
     room = max(0, limit - len(marker.encode()))
     return data[:room].decode("utf-8", errors="ignore") + marker
+
+
+async def send(http: httpx.AsyncClient, kind: str, request: OutboundRequest,
+               classify: Callable[[httpx.Response], Outcome]) -> Outcome:
+    """One request of a multi-request delivery, with the base's transport rule (retryable)."""
+    try:
+        response = await http.request(
+            request.method, request.url, headers=dict(request.headers),
+            json=request.json if request.content is None else None, content=request.content,
+        )
+    except httpx.TimeoutException as exc:
+        return Outcome.retryable(f"{kind}: timeout ({type(exc).__name__})")
+    except httpx.TransportError as exc:
+        # The exception text can quote the URL, which may hold a token: the type says enough.
+        return Outcome.retryable(f"{kind}: transport error ({type(exc).__name__})")
+    return classify(response)
+
+
+def json_body(response: httpx.Response) -> dict[str, Any]:
+    """The response's JSON object, or {} when it is not one."""
+    try:
+        value = response.json()
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}

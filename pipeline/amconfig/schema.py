@@ -5,8 +5,14 @@ and its ``UnmarshalYAML`` methods check it (unknown fields, Go types, the integr
 then kept as a plain ``dict`` for the sinks, with Alertmanager's defaults from ``global`` applied.
 The field sets were checked against Debian's amtool 0.25 (``amtool check-config``) one by one: for
 example ``webhook_configs`` has no ``url_file``/``timeout`` and ``pushover_configs`` no ``device``/``ttl``
-in 0.25, and ``msteams_configs``, ``msteamsv2_configs``, ``jira_configs``, ``rocketchat_configs`` do not
-exist yet (they are refused, naming the version that added them).
+in 0.25, and ``msteams_configs`` and ``rocketchat_configs`` do not exist yet (they are refused, naming
+the version that added them).
+
+Two lists of Alertmanager 0.28 are accepted with 0.28's fields because the sinks serve them:
+``msteamsv2_configs`` (Teams Workflows webhooks) and ``jira_configs`` (with ``global.jira_api_url``).
+Three lists are pipeline extensions that no Alertmanager knows: ``servicenow_configs``,
+``datadog_configs`` and ``kafka_configs`` (docs/connectors.md describes their keys); a config using
+them is not portable back to Alertmanager.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from typing import Any
 
 from pipeline.amconfig.errors import ConfigError
 from pipeline.amconfig.nodes import At
-from pipeline.amconfig.values import check_url, parse_go_duration, split_host_port
+from pipeline.amconfig.values import check_url, parse_go_duration, parse_model_duration, split_host_port
 
 # -- field kinds ---------------------------------------------------------------------------------
 
@@ -41,6 +47,8 @@ STR_MAP = Kind("map[string]string")
 STR_LIST = Kind("[]string")
 TLS_VERSION = Kind("TLSVersion")
 HEADER_MAP = Kind("map[string][]Secret")
+ANY_MAP = Kind("map[string]any")  # free-form YAML (jira_configs.fields)
+MODEL_DURATION = Kind("model.Duration")  # Prometheus durations: 1d, 5m, ...
 
 
 @dataclass(frozen=True)
@@ -88,6 +96,10 @@ def convert(spec: Any, at: At) -> Any:
         return None if at.is_null else at.string_map()
     if spec is STR_LIST:
         return None if at.is_null else at.string_list()
+    if spec is ANY_MAP:
+        if at.is_null:
+            return None
+        return {key: value.plain() for key, _, value in at.mapping("map[string]interface {}")}
     if spec is HEADER_MAP:
         if at.is_null:
             return None
@@ -121,6 +133,12 @@ def convert(spec: Any, at: At) -> Any:
     if spec is GO_DURATION:
         try:
             parse_go_duration(text)
+        except ValueError as exc:
+            raise at.error(str(exc)) from None
+        return text
+    if spec is MODEL_DURATION:
+        try:
+            parse_model_duration(text)
         except ValueError as exc:
             raise at.error(str(exc)) from None
         return text
@@ -377,6 +395,37 @@ def _v_webex(cfg: dict[str, Any], at: At) -> None:
         raise at.error("missing webex_configs.http_config.authorization")
 
 
+def _v_msteamsv2(cfg: dict[str, Any], at: At) -> None:
+    if not cfg.get("webhook_url") and not cfg.get("webhook_url_file"):
+        raise at.error("one of webhook_url or webhook_url_file must be configured")
+    _at_most_one(cfg, at, "webhook_url", "webhook_url_file")
+
+
+def _v_jira(cfg: dict[str, Any], at: At) -> None:
+    _need(cfg, at, "missing project in jira_config", "project")
+    _need(cfg, at, "missing issue_type in jira_config", "issue_type")
+
+
+def _v_servicenow(cfg: dict[str, Any], at: At) -> None:
+    _need(cfg, at, "missing instance_url in servicenow_config", "instance_url")
+    http = cfg.get("http_config") or {}
+    if http.get("basic_auth") is None and http.get("authorization") is None:
+        raise at.error("missing servicenow_configs.http_config.basic_auth or authorization")
+
+
+def _v_datadog(cfg: dict[str, Any], at: At) -> None:
+    _need(cfg, at, "missing api_key or api_key_file in datadog_config", "api_key", "api_key_file")
+    _at_most_one(cfg, at, "api_key", "api_key_file")
+    if cfg.get("priority", "normal") not in ("normal", "low"):
+        raise at.error('datadog_config priority must be "normal" or "low"')
+
+
+def _v_kafka(cfg: dict[str, Any], at: At) -> None:
+    _need(cfg, at, "missing topic in kafka_config", "topic")
+    if cfg.get("key", "group") not in ("group", "notification", "none"):
+        raise at.error('kafka_config key must be "group", "notification" or "none"')
+
+
 def _integration(go_type: str, send_resolved: bool, fields: dict[str, Any], validate: Any, **defaults: Any) -> Obj:
     return Obj(go_type, {"send_resolved": BOOL, **fields}, validate=validate,
                defaults={"send_resolved": send_resolved, **defaults})
@@ -449,13 +498,34 @@ INTEGRATIONS: dict[str, Obj] = {
     "webex_configs": _integration("config.plain", True, {
         "http_config": HTTP_CONFIG, "api_url": URL, "message": STR, "room_id": STR,
     }, _v_webex),
+    # -- Alertmanager 0.28 lists the sinks serve (0.28's field sets)
+    "msteamsv2_configs": _integration("config.plain", True, {
+        "http_config": HTTP_CONFIG, "webhook_url": URL, "webhook_url_file": STR, "title": STR, "text": STR,
+    }, _v_msteamsv2),
+    "jira_configs": _integration("config.plain", True, {
+        "http_config": HTTP_CONFIG, "api_url": URL, "project": STR, "summary": STR, "description": STR,
+        "labels": STR_LIST, "priority": STR, "issue_type": STR, "reopen_transition": STR,
+        "resolve_transition": STR, "wont_fix_resolution": STR, "reopen_duration": MODEL_DURATION,
+        "fields": ANY_MAP,
+    }, _v_jira),
+    # -- pipeline extensions (no Alertmanager has them; docs/connectors.md)
+    "servicenow_configs": _integration("config.plain", True, {
+        "http_config": HTTP_CONFIG, "instance_url": URL, "table": STR, "short_description": STR,
+        "description": STR, "assignment_group": STR, "caller_id": STR, "category": STR,
+        "close_code": STR, "close_notes": STR, "resolved_state": STR, "fields": STR_MAP,
+    }, _v_servicenow),
+    "datadog_configs": _integration("config.plain", True, {
+        "http_config": HTTP_CONFIG, "api_key": SECRET, "api_key_file": STR, "api_url": URL, "title": STR,
+        "text": STR, "tags": STR_LIST, "priority": STR, "host": STR, "source_type_name": STR,
+    }, _v_datadog),
+    "kafka_configs": _integration("config.plain", True, {
+        "topic": STR, "key": STR, "headers": STR_MAP,
+    }, _v_kafka),
 }
 
 # Integration lists of later Alertmanager versions: refused by 0.25, and so here, with a clear reason.
 NEWER_INTEGRATIONS = {
     "msteams_configs": "0.26",
-    "msteamsv2_configs": "0.28",
-    "jira_configs": "0.28",
     "rocketchat_configs": "0.28",
     "incidentio_configs": "a later release",
     "mattermost_configs": "a later release",
@@ -479,6 +549,7 @@ GLOBAL = Obj("config.plain", {
     "victorops_api_url": URL, "victorops_api_key": SECRET, "victorops_api_key_file": STR,
     "telegram_api_url": URL,
     "webex_api_url": URL,
+    "jira_api_url": URL,  # Alertmanager 0.28
 })
 
 GLOBAL_DEFAULTS: Mapping[str, Any] = {
@@ -593,6 +664,14 @@ def apply_global(kind_key: str, cfg: dict[str, Any], g: Mapping[str, Any], fail:
             if not g.get("webex_api_url"):
                 raise fail("no global Webex URL set")
             cfg["api_url"] = g["webex_api_url"]
+    elif kind_key == "jira_configs":
+        if not cfg.get("api_url"):
+            if not g.get("jira_api_url"):
+                raise fail("no global Jira Cloud URL set")
+            cfg["api_url"] = g["jira_api_url"]
+    elif kind_key == "datadog_configs":
+        if not cfg.get("api_url"):
+            cfg["api_url"] = "https://api.datadoghq.com"
     elif kind_key == "discord_configs":
         if not cfg.get("webhook_url"):
             raise fail("no discord webhook URL provided")
