@@ -131,6 +131,16 @@ class WorkerSettings(Section):
     stream_buffer_maxsize: int = Field(
         4096, ge=1, description="Records buffered per partition between Kafka and the agent."
     )
+    session_timeout_s: float = Field(
+        10.0, gt=1, le=300,
+        description="Consumer-group session timeout: how long a crashed worker holds its partitions "
+        "before the group hands them to others, seconds.",
+    )
+    instance_id: str | None = Field(
+        None,
+        description="Static group membership id (e.g. the pod name): a worker restarted with the same "
+        "id takes its partitions back at once, without a rebalance.",
+    )
 
 
 class ClassificationSettings(Section):

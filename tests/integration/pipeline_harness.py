@@ -138,7 +138,7 @@ def running_pipeline(settings: Settings, workdir: Path, alertmanager_yaml: str,
     config_path.write_text(alertmanager_yaml)
     configured = settings.model_copy(update={
         "alertmanager_config": config_path,
-        "worker": WorkerSettings(data_dir=workdir / "state"),
+        "worker": overrides.pop("worker", WorkerSettings(data_dir=workdir / "state")),
         "group": overrides.pop("group", GroupSettings(external_url="http://pipeline.test")),
         **overrides,
     })
