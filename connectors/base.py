@@ -167,6 +167,10 @@ class Connector(ABC):
             return Outcome.retryable(f"{self.kind}: transport error ({type(exc).__name__}: {exc})")
         return self.classify(response)
 
+    async def aclose(self) -> None:
+        """Release what the connector holds beyond the shared client (the Kafka sink's producer).
+        The sink calls it once at shutdown; most connectors hold nothing."""
+
 
 def retry_after_seconds(response: httpx.Response) -> float | None:
     """The Retry-After header in seconds (delta-seconds form; HTTP dates are rare from these APIs)."""

@@ -15,9 +15,13 @@ from pydantic import ValidationError
 from connectors.base import Connector
 from connectors.sinks.datadog import DatadogConnector
 from connectors.sinks.discord import DiscordConnector
+from connectors.sinks.email import EmailConnector
+from connectors.sinks.jira import JiraConnector
+from connectors.sinks.kafka import KafkaConnector
 from connectors.sinks.msteams import MSTeamsV2Connector
 from connectors.sinks.opsgenie import OpsgenieConnector
 from connectors.sinks.pagerduty import PagerdutyConnector
+from connectors.sinks.servicenow import ServiceNowConnector
 from connectors.sinks.slack import SlackConnector
 from connectors.sinks.telegram import TelegramConnector
 from connectors.sinks.webhook import WebhookConnector
@@ -34,6 +38,10 @@ CONNECTOR_TYPES: dict[str, type[Connector]] = {
         TelegramConnector,
         DiscordConnector,
         DatadogConnector,
+        EmailConnector,
+        JiraConnector,
+        ServiceNowConnector,
+        KafkaConnector,
     )
 }
 
