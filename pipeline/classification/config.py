@@ -1,7 +1,9 @@
 """The classification file (settings.classification.rules_file): one YAML document with
 
 - ``relabel``: ordered relabel rules, applied by the normalize stage (pipeline.classification.relabel),
-- ``classification``: label names, severity mapping, defaults and rules (pipeline.classification.rules).
+- ``classification``: label names, severity mapping, defaults and rules (pipeline.classification.rules),
+- ``llm``: what the optional model is asked, and when (pipeline.classification.llm_config),
+- ``workflows``: enrichment workflows (pipeline.enrichment.workflows).
 
 Loaded and checked once when a worker starts; any problem is a ``ClassificationFileError`` naming the
 file and the key path, so a bad file stops the worker instead of misclassifying alerts.
@@ -14,8 +16,10 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from pipeline.classification.llm_config import LlmPromptConfig
 from pipeline.classification.relabel import RelabelRule
 from pipeline.classification.rules import ClassificationConfig
+from pipeline.enrichment.workflows import Workflow
 
 
 class ClassificationFileError(ValueError):
@@ -27,6 +31,8 @@ class ClassificationFile(BaseModel):
 
     relabel: tuple[RelabelRule, ...] = ()
     classification: ClassificationConfig = ClassificationConfig()
+    llm: LlmPromptConfig = LlmPromptConfig()
+    workflows: tuple[Workflow, ...] = ()
 
 
 def load_classification_file(path: Path) -> ClassificationFile:

@@ -94,6 +94,8 @@ class RuleResult:
     classification: Classification
     labels: dict[str, str]            # the alert's labels with the results written in
     matched_rules: tuple[str, ...] = field(default=())
+    priority_by_rule: bool = False     # a rule decided the priority (not labels, severity or defaults)
+    auto_incident_by_rule: bool = False
 
 
 def classify_by_rules(labels: Mapping[str, str], config: ClassificationConfig) -> RuleResult:
@@ -120,6 +122,7 @@ def classify_by_rules(labels: Mapping[str, str], config: ClassificationConfig) -
             break
 
     reason: str
+    priority_by_rule = priority is not None
     if priority is not None:
         reason = f"rule {matched[0]}" if len(matched) == 1 else f"rules {', '.join(matched)}"
     else:
@@ -128,6 +131,7 @@ def classify_by_rules(labels: Mapping[str, str], config: ClassificationConfig) -
             reason = f"rules {', '.join(matched)}; {reason}"
     category = category or _label(labels, names.category) or defaults.category
     team = team or _label(labels, names.team) or defaults.team
+    auto_incident_by_rule = auto_incident is not None
     if auto_incident is None:
         auto_incident = priority in defaults.auto_incident_priorities
 
@@ -135,7 +139,8 @@ def classify_by_rules(labels: Mapping[str, str], config: ClassificationConfig) -
         priority=priority, category=category, team=team, tags=tags, auto_incident=auto_incident,
         classified_by="rules", reason=reason,
     )
-    return RuleResult(classification, write_labels(labels, classification, names), tuple(matched))
+    return RuleResult(classification, write_labels(labels, classification, names), tuple(matched),
+                      priority_by_rule, auto_incident_by_rule)
 
 
 def _priority_from_labels(labels: Mapping[str, str], config: ClassificationConfig) -> tuple[str, str]:

@@ -1,7 +1,15 @@
 """classify: alerts.deduped → alerts.classified (EnrichedAlert), or alerts.dlq with the reason.
 
-Each alert gets the rule-based classification (pipeline.classification.rules), written into its labels
-and into ``classification``. Records that cannot be decoded are dead-lettered and never stop the stage.
+Per alert: rule-based classification (pipeline.classification.rules) written into the labels and
+``classification``; then, when enabled, the model's answer (pipeline.classification.llm) where the rules
+left the priority to defaults; then the enrichment workflows (pipeline.enrichment). Records that cannot
+be decoded are dead-lettered and never stop the stage.
+
+Never blocked by a slow model: up to ``classification.max_in_flight`` alerts are worked on at once and
+each leaves as soon as it is done, the model's wait bounded by ``llm_timeout_s`` (then the rules stand).
+Only records of the same alert wait for each other, so they stay in order (pipeline.classification.inflight).
+Offsets are acknowledged by hand once the output is written; Faust commits only up to the first
+unacknowledged offset, so a crash replays unfinished alerts instead of losing them (at least once).
 """
 
 from __future__ import annotations
@@ -10,9 +18,12 @@ import logging
 from dataclasses import dataclass
 
 from pipeline import wire
+from pipeline.classification.combine import wants_llm, with_llm_outcome
 from pipeline.classification.config import ClassificationFile, load_classification_file
-from pipeline.classification.rules import classify_by_rules
+from pipeline.classification.llm import LlmClassifier
+from pipeline.classification.rules import RuleResult, classify_by_rules
 from pipeline.dead_letters import Rejected
+from pipeline.enrichment.engine import Enricher
 from pipeline.models import AlertEvent, EnrichedAlert
 from pipeline.settings import Settings
 
@@ -34,9 +45,8 @@ def decode_deduped(value: bytes | None) -> AlertEvent | Rejected:
         return Rejected("WireError", str(exc))
 
 
-def rule_classified(event: AlertEvent, rules: ClassificationFile) -> EnrichedAlert:
+def rule_classified(event: AlertEvent, result: RuleResult) -> EnrichedAlert:
     """The alert with its rule-based classification, labels written in. Pure."""
-    result = classify_by_rules(event.alert.labels, rules.classification)
     alert = event.alert.model_copy(update={"labels": result.labels})
     return EnrichedAlert(alert=alert, source=event.source, source_format=event.source_format,
                          received_at=event.received_at, change=event.change,
@@ -44,15 +54,62 @@ def rule_classified(event: AlertEvent, rules: ClassificationFile) -> EnrichedAle
 
 
 def classify_record(value: bytes | None, rules: ClassificationFile) -> Classified | Rejected:
-    """One deduped record to its classified form (rules only), or why it cannot be one. Pure."""
+    """One deduped record to its classified form with the rules only, or why it cannot be one. Pure."""
     event = decode_deduped(value)
     if isinstance(event, Rejected):
         return event
-    enriched = rule_classified(event, rules)
+    enriched = rule_classified(event, classify_by_rules(event.alert.labels, rules.classification))
     return Classified(enriched.alert.fingerprint.encode(), wire.encode(enriched))
 
 
+class AlertClassifier:
+    """Everything the stage does to one record; never raises for a bad alert or a failing service."""
+
+    def __init__(self, rules: ClassificationFile, llm: LlmClassifier | None = None, enricher: Enricher | None = None):
+        self.rules = rules
+        self.llm = llm
+        self.enricher = enricher
+
+    @classmethod
+    def from_settings(cls, settings: Settings, rules: ClassificationFile) -> AlertClassifier:
+        llm = None
+        if settings.classification.llm_enabled:
+            names = rules.classification.labels
+            written = tuple(n for n in (names.priority, names.category, names.team, names.auto_incident) if n)
+            llm = LlmClassifier(settings.classification, rules.llm, ignored_labels=written,
+                                redis_url=settings.redis.url if settings.classification.llm_redis_cache else None)
+        return cls(rules, llm, Enricher(rules.workflows) if rules.workflows else None)
+
+    async def process(self, value: bytes | None) -> Classified | Rejected:
+        event = decode_deduped(value)
+        if isinstance(event, Rejected):
+            return event
+        enriched = await self.classify(event)
+        return Classified(enriched.alert.fingerprint.encode(), wire.encode(enriched))
+
+    async def classify(self, event: AlertEvent) -> EnrichedAlert:
+        config = self.rules
+        result = classify_by_rules(event.alert.labels, config.classification)
+        enriched = rule_classified(event, result)
+        if self.llm is not None and wants_llm(result, config.llm):
+            outcome = await self.llm.classify(event.alert.labels, event.alert.annotations)
+            classification, labels, annotations = with_llm_outcome(
+                result, event.alert.annotations, outcome, config.llm, config.classification)
+            alert = enriched.alert.model_copy(update={"labels": labels, "annotations": annotations})
+            enriched = enriched.model_copy(update={"alert": alert, "classification": classification})
+        if self.enricher is not None:
+            enriched = await self.enricher.enrich(enriched)
+        return enriched
+
+    async def close(self) -> None:
+        if self.llm is not None:
+            await self.llm.close()
+        if self.enricher is not None:
+            await self.enricher.close()
+
+
 def run(settings: Settings) -> None:
+    from pipeline.classification.inflight import KeyedInFlight
     from pipeline.stages.app import StageApp
 
     rules = load_classification_file(settings.classification.rules_file)  # a bad file stops the worker here
@@ -62,11 +119,20 @@ def run(settings: Settings) -> None:
 
     @stage.app.agent(deduped, name="classify")
     async def classify_agent(stream):
-        async for event in stream.events():
-            outcome = classify_record(event.value, rules)
-            if isinstance(outcome, Classified):
-                await classified.send(key=outcome.key, value=outcome.value)
-            else:
-                await stage.dead_letter(event, outcome)
+        # Built inside the worker's event loop: the HTTP and Redis clients bind to it.
+        classifier = AlertClassifier.from_settings(settings, rules)
+        in_flight = KeyedInFlight(settings.classification.max_in_flight)
+        try:
+            async for event in stream.noack().events():
+                async def deliver(outcome, event=event):
+                    if isinstance(outcome, Classified):
+                        await classified.send(key=outcome.key, value=outcome.value)
+                    else:
+                        await stage.dead_letter(event, outcome)
+                    event.ack()
+
+                await in_flight.submit(event.key, lambda value=event.value: classifier.process(value), deliver)
+        finally:
+            await classifier.close()
 
     stage.run()
