@@ -385,5 +385,70 @@ def _table(rows: list[tuple[str, ...]]) -> None:
         click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
 
 
+# -- dead-lettered notifications (issue #6) ---------------------------------------------------
+@main.group("dlq")
+def dlq() -> None:
+    """Inspect and replay notifications.dlq."""
+
+
+_DLQ_FILTER_HELP = ("NAME=VALUE, repeatable, all must match: id, receiver, integration, status, group_key, "
+                    "error (class), reason (substring), label.<name> (common label).")
+
+
+def _dlq_entries(filters: tuple[str, ...]):
+    from pipeline.delivery.replay import dead_letters, parse_filters
+
+    try:
+        return list(dead_letters(_settings(), parse_filters(filters)))
+    except (ValueError, RuntimeError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@dlq.command("list")
+@click.option("--filter", "filters", multiple=True, help=_DLQ_FILTER_HELP)
+def dlq_list(filters: tuple[str, ...]) -> None:
+    """One JSON line per dead-lettered notification: where, id, receiver, error, reason, attempts."""
+    import orjson
+
+    for entry in _dlq_entries(filters):
+        click.echo(orjson.dumps(entry.summary()).decode())
+
+
+@dlq.command("show")
+@click.argument("ident")
+def dlq_show(ident: str) -> None:
+    """The whole record (headers and notification) of a notification id or TOPIC/PARTITION/OFFSET."""
+    import orjson
+
+    found = [e for e in _dlq_entries(()) if ident in (e.record.key, e.where)]
+    if not found:
+        raise click.ClickException(f"{ident}: not in notifications.dlq")
+    for entry in found:
+        click.echo(orjson.dumps(entry.record.as_json(), option=orjson.OPT_INDENT_2).decode())
+
+
+@dlq.command("replay")
+@click.option("--filter", "filters", multiple=True, help=_DLQ_FILTER_HELP)
+@click.option("--to-retry", is_flag=True, help="Send to the first retry tier instead of notifications.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def dlq_replay(filters: tuple[str, ...], to_retry: bool, yes: bool) -> None:
+    """Re-send dead-lettered notifications (same id: one already delivered is not sent twice)."""
+    from pipeline.delivery.replay import replay
+
+    entries = _dlq_entries(filters)
+    if not entries:
+        click.echo("nothing to replay")
+        return
+    if not yes:
+        click.confirm(f"replay {len(entries)} notifications?", abort=True)
+    with click.progressbar(length=len(entries), label="replaying", file=sys.stderr) as bar:
+        sent, problems = replay(_settings(), entries, to_retry=to_retry, progress=lambda _: bar.update(1))
+    for problem in problems:
+        click.echo(problem, err=True)
+    click.echo(f"replayed {sent} of {len(entries)} notifications")
+    if problems:
+        sys.exit(1)
+
+
 if __name__ == "__main__":
     main()

@@ -1,0 +1,288 @@
+"""The sink's delivery engine: one lane per target, each with its own queue, workers, token bucket and
+circuit breaker. No Faust in here (the agents in ``pipeline.stages.sink`` feed it ``Job``s), so it is
+tested with an in-memory ledger and output.
+
+Isolation: the agents never wait for a target. ``dispatch`` puts the job in its target's lane queue
+without blocking; a full queue sends the job back to a retry tier (uncounted) instead of stalling the
+agent. Each lane runs ``concurrency_per_target`` workers, so a slow or failing target only ever
+occupies its own workers, and a rate-limit pause or open breaker affects only its own lane.
+
+Durability: a job's ``done`` (the Kafka ack that lets Faust commit its offset) is called only after
+its outcome is durable: delivered and in the ledger, or its record acknowledged by the broker on a
+retry tier or ``notifications.dlq``. Faust commits the highest offset below which every record was
+acked, so acks arriving out of order (lanes finish at different times) never commit past a record
+still in flight. A crash re-reads everything not committed; the ledger skips what was delivered.
+
+The crash window, exactly: the ledger's ``pending`` mark is durable before the target is called, and
+``delivered`` is written right after it accepted. A worker killed between the two leaves a pending
+entry; whoever reads the record again after the lease (``ledger_lease_s``) knows the outcome is
+unknown and, by ``sink.on_unknown_outcome``, dead-letters it with that reason (default: the target
+sees it at most once, nothing is lost, an operator replays it) or delivers it again (the target sees
+it at least once; targets that deduplicate by id, as Standard Webhooks' ``webhook-id`` or
+PagerDuty's dedup_key, then see it once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Protocol
+
+from connectors.base import Connector, DeliveryContext, Outcome
+from pipeline.dead_letters import dead_letter_headers
+from pipeline.delivery import ledger, metrics
+from pipeline.delivery.breaker import CircuitBreaker
+from pipeline.delivery.headers import RetryState, with_retry_state
+from pipeline.delivery.ratelimit import TokenBucket
+from pipeline.delivery.retry import DeadLetter, RetryLater, RetryPolicy
+from pipeline.models import Notification
+from pipeline.settings import SinkSettings
+
+log = logging.getLogger(__name__)
+
+DLQ_TOPIC = "notifications.dlq"
+STAGE = "sink"
+UNKNOWN_OUTCOME = "UnknownOutcome"
+Headers = list[tuple[str, bytes]]
+
+
+@dataclass
+class Job:
+    """One record to deliver, from ``notifications`` or a retry tier."""
+
+    key: bytes
+    value: bytes
+    headers: Headers
+    source_topic: str  # topology name of the topic it was read from
+    origin: tuple[str, int, int]  # cluster topic, partition, offset (for the DLQ headers)
+    done: Callable[[], object]  # acknowledge the record: call once its outcome is durable
+    notification: Notification | None = None
+    connector: Connector | None = None
+    retry: RetryState = field(default_factory=RetryState)
+
+
+class Output(Protocol):
+    async def send(self, topic: str, key: bytes, value: bytes, headers: Headers) -> None:
+        """Write a record to a topology topic; returns once the broker acknowledged it."""
+
+
+class Ledger(Protocol):
+    async def get(self, notification_id: str) -> ledger.LedgerEntry | None: ...
+    async def claim(self, notification_id: str, entry: ledger.LedgerEntry) -> bool: ...
+    async def take_over(self, notification_id: str, stale: ledger.LedgerEntry,
+                        entry: ledger.LedgerEntry) -> bool: ...
+    async def mark_delivered(self, notification_id: str, entry: ledger.LedgerEntry) -> None: ...
+    async def release(self, notification_id: str, entry: ledger.LedgerEntry) -> None: ...
+
+
+class Lane:
+    """One target: its queue, workers, bucket and breaker."""
+
+    def __init__(self, target_key: str, settings: SinkSettings, now: float):
+        self.target_key = target_key
+        self.queue: asyncio.Queue[Job] = asyncio.Queue(settings.queue_per_target)
+        self.bucket = TokenBucket(settings.rate_per_target_s, settings.burst_per_target, now)
+        self.breaker = CircuitBreaker(settings.breaker_failures, settings.breaker_cooldown_s)
+        self.workers: list[asyncio.Task] = []
+
+
+class Deliverer:
+    def __init__(self, *, settings: SinkSettings, policy: RetryPolicy, ledger_store: Ledger, output: Output,
+                 context: Callable[[], DeliveryContext], clock: Callable[[], float] = time.monotonic,
+                 wall_clock: Callable[[], float] = time.time):
+        self.settings = settings
+        self.policy = policy
+        self.ledger = ledger_store
+        self.output = output
+        self.context = context
+        self.clock = clock
+        self.wall_clock = wall_clock
+        self.lanes: dict[str, Lane] = {}
+        # A live attempt must never look dead: it is cut off well within the lease.
+        self.attempt_timeout_s = settings.ledger_lease_s / 2
+
+    # -- intake (never blocks on a target) ---------------------------------------------------------
+    async def dispatch(self, job: Job) -> None:
+        """Queue ``job`` in its target's lane; jobs that cannot be delivered at all go to the DLQ."""
+        lane = self._lane(job.connector.target_key)
+        try:
+            lane.queue.put_nowait(job)
+        except asyncio.QueueFull:
+            metrics.REQUEUED.labels(lane.target_key).inc()
+            await self._send_retry(job, self.policy.requeue(job.retry, job.source_topic), lane.target_key)
+            return
+        metrics.QUEUED.labels(lane.target_key).set(lane.queue.qsize())
+
+    async def reject(self, job: Job, error_class: str, reason: str) -> None:
+        """A record that names no known target or is not a notification: straight to the DLQ."""
+        log.warning("sink dead-letters %s[%d]@%d: %s", *job.origin, reason)
+        dead = DeadLetter(error_class, reason, job.retry.after_failure(reason, _utcnow()))
+        await self._send_dead_letter(job, dead, "(none)")
+
+    def _lane(self, target_key: str) -> Lane:
+        lane = self.lanes.get(target_key)
+        if lane is None:
+            lane = self.lanes[target_key] = Lane(target_key, self.settings, self.clock())
+            lane.workers = [asyncio.create_task(self._work(lane), name=f"sink-lane-{target_key}-{i}")
+                            for i in range(self.settings.concurrency_per_target)]
+        return lane
+
+    async def close(self) -> None:
+        for lane in self.lanes.values():
+            for worker in lane.workers:
+                worker.cancel()
+        await asyncio.gather(*(w for lane in self.lanes.values() for w in lane.workers), return_exceptions=True)
+
+    # -- one lane worker ---------------------------------------------------------------------------
+    async def _work(self, lane: Lane) -> None:
+        while True:
+            job = await lane.queue.get()
+            metrics.QUEUED.labels(lane.target_key).set(lane.queue.qsize())
+            try:
+                await self._handle(lane, job)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a bug must not kill the lane; the record stays unacked (redelivered)
+                log.exception("sink: unexpected error on %s[%d]@%d", *job.origin)
+            finally:
+                metrics.BREAKER_STATE.labels(lane.target_key).set(int(lane.breaker.state(self.clock())))
+
+    async def _handle(self, lane: Lane, job: Job) -> None:
+        if not lane.breaker.allow(self.clock()):
+            await self._retry(job, lane, f"{job.connector.kind}: circuit open after repeated failures")
+            return
+        wait = lane.bucket.reserve(self.clock())
+        while wait > 0:
+            if wait > self.settings.max_local_wait_s:
+                lane.breaker.release_probe()
+                await self._retry(job, lane, f"{job.connector.kind}: rate limited for {wait:.1f}s", wait)
+                return
+            await asyncio.sleep(wait)
+            wait = lane.bucket.reserve(self.clock())
+        entry = await self._claim(lane, job)
+        if entry is None:
+            lane.breaker.release_probe()
+            return
+        await self._attempt(lane, job, entry)
+
+    async def _claim(self, lane: Lane, job: Job) -> ledger.LedgerEntry | None:
+        """Our pending ledger entry, or None when the job was settled otherwise (skipped, requeued,
+        dead-lettered as unknown outcome)."""
+        notification_id = job.notification.id
+        token = uuid.uuid4().hex
+        for _ in range(3):  # an entry that vanishes between SET NX and GET is claimed again
+            entry = ledger.pending(self.wall_clock(), token)
+            if await self._durably(lambda: self.ledger.claim(notification_id, entry)):
+                return entry
+            existing = await self._durably(lambda: self.ledger.get(notification_id))
+            verdict = ledger.verdict(existing, self.wall_clock(), self.settings.ledger_lease_s)
+            if verdict is ledger.Verdict.ALREADY_DELIVERED:
+                metrics.SKIPPED.labels(lane.target_key).inc()
+                log.info("sink: %s already delivered, not sent again", notification_id)
+                job.done()
+                return None
+            if verdict is ledger.Verdict.IN_FLIGHT:
+                metrics.REQUEUED.labels(lane.target_key).inc()
+                await self._send_retry(job, self.policy.requeue(job.retry, job.source_topic), lane.target_key)
+                return None
+            if verdict is ledger.Verdict.UNKNOWN_OUTCOME:
+                if self.settings.on_unknown_outcome == "redeliver":
+                    entry = ledger.pending(self.wall_clock(), token)
+                    if await self._durably(lambda: self.ledger.take_over(notification_id, existing, entry)):
+                        return entry
+                    continue
+                reason = (f"{job.connector.kind}: outcome unknown: a worker stopped while delivering it "
+                          f"(attempt started {datetime.fromtimestamp(existing.at, timezone.utc).isoformat()}); "
+                          "not sent again to avoid a duplicate, replay it if the target did not get it")
+                dead = DeadLetter(UNKNOWN_OUTCOME, reason, job.retry.after_failure(reason, _utcnow()))
+                # DLQ first, then free the id: a crash in between dead-letters it twice, never delivers twice.
+                await self._send_dead_letter(job, dead, lane.target_key, ack=False)
+                await self._durably(lambda: self.ledger.release(notification_id, existing))
+                job.done()
+                return None
+        raise RuntimeError(f"delivery ledger entry of {notification_id} keeps changing")
+
+    async def _attempt(self, lane: Lane, job: Job, entry: ledger.LedgerEntry) -> None:
+        connector, notification = job.connector, job.notification
+        started = self.clock()
+        outcome = await self._call(connector, notification)
+        metrics.LATENCY.labels(lane.target_key).observe(self.clock() - started)
+        if outcome.kind == "delivered":
+            lane.breaker.record_success()
+            await self._durably(lambda: self.ledger.mark_delivered(notification.id, ledger.delivered(self.wall_clock())))
+            if outcome.thread_state:
+                ctx = self.context()
+                await self._durably(lambda: ctx.threads.put(connector.thread_key(notification), outcome.thread_state))
+            metrics.DELIVERED.labels(lane.target_key).inc()
+            job.done()
+            return
+        if outcome.kind == "retryable" and outcome.status_code != 429:
+            lane.breaker.record_failure(self.clock())
+        else:
+            lane.breaker.record_success()  # the endpoint answered (a rate limit or a refusal)
+        if outcome.retry_after:
+            lane.bucket.pause_until(self.clock() + outcome.retry_after)
+        # Free the id before the record goes on: a crash in between re-reads the record and tries
+        # again, whereas a stale pending entry would make the retry look like an unknown outcome.
+        await self._durably(lambda: self.ledger.release(notification.id, entry))
+        if outcome.kind == "retryable":
+            await self._retry(job, lane, outcome.reason, outcome.retry_after)
+        else:
+            await self._send_dead_letter(job, self.policy.after_permanent(job.retry, outcome.reason, _utcnow()),
+                                         lane.target_key)
+
+    async def _call(self, connector: Connector, notification: Notification) -> Outcome:
+        try:
+            return await asyncio.wait_for(connector.deliver(notification, self.context()), self.attempt_timeout_s)
+        except asyncio.TimeoutError:
+            return Outcome.retryable(f"{connector.kind}: no outcome within {self.attempt_timeout_s:g}s")
+        except Exception as exc:  # a connector bug: retried (a fixed release can still deliver it)
+            log.exception("sink: connector %s failed", connector.kind)
+            return Outcome.retryable(f"{connector.kind}: connector error {type(exc).__name__}: {exc}"[:500])
+
+    # -- outcomes that leave the stage as records ---------------------------------------------------
+    async def _retry(self, job: Job, lane: Lane, reason: str, retry_after: float | None = None) -> None:
+        decision = self.policy.after_retryable(job.retry, reason, _utcnow(), retry_after)
+        if isinstance(decision, RetryLater):
+            await self._send_retry(job, decision, lane.target_key)
+        else:
+            await self._send_dead_letter(job, decision, lane.target_key)
+
+    async def _send_retry(self, job: Job, decision: RetryLater, target: str) -> None:
+        headers = with_retry_state(job.headers, decision.state)
+        await self._durably(lambda: self.output.send(decision.tier.topic, job.key, job.value, headers))
+        metrics.RETRIED.labels(target, decision.tier.topic).inc()
+        job.done()
+
+    async def _send_dead_letter(self, job: Job, dead: DeadLetter, target: str, ack: bool = True) -> None:
+        topic, partition, offset = job.origin
+        headers = dead_letter_headers(
+            stage=STAGE, reason=dead.reason, error_class=dead.error_class, topic=topic, partition=partition,
+            offset=offset, original_headers=with_retry_state(job.headers, dead.state))
+        await self._durably(lambda: self.output.send(DLQ_TOPIC, job.key, job.value, headers))
+        metrics.DEAD_LETTERED.labels(target, dead.error_class).inc()
+        if ack:
+            job.done()
+
+    async def _durably(self, operation: Callable[[], Awaitable]):
+        """Run a ledger or broker write until it succeeds: the record's outcome must become durable
+        before its ack, so an unreachable Redis or broker holds this lane back instead of losing it."""
+        backoff = 0.1
+        while True:
+            try:
+                return await operation()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("sink: durable write failed (%s: %s), retrying in %.1fs", type(exc).__name__, exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)

@@ -1,0 +1,80 @@
+"""The sink's Redis-backed stores: the delivery ledger and the connectors' ThreadStore.
+
+Why Redis and not the changelog-backed ``delivery_ledger`` table: the ledger entry must be durable
+*before* a target is called (the ``pending`` mark is what turns a crash mid-delivery into a known
+"unknown outcome" instead of a silent duplicate). A Faust table write is an asynchronous changelog
+send, durable only once the producer is flushed; Redis answers ``SET NX`` after applying it. One key
+per notification id also serves every input of the stage (``notifications`` and the four retry tiers),
+``pipeline dlq replay`` and any worker after a rebalance, without co-partitioning, and TTLs are native.
+Durability is Redis's: with ``appendonly yes`` and ``appendfsync everysec`` (the local setup) a crash
+of Redis itself (not of a worker) can lose the last second of entries; ``appendfsync always`` closes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+
+from pipeline.delivery.ledger import LedgerEntry
+
+# Compare-and-delete / compare-and-set: only the attempt that wrote a pending entry may resolve it.
+_RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+_REPLACE = ("if redis.call('get', KEYS[1]) == ARGV[1] then "
+            "return redis.call('set', KEYS[1], ARGV[2], 'EX', ARGV[3]) end return nil")
+
+
+class RedisLedger:
+    """``<prefix>sink:ledger:<notification id>`` → ``LedgerEntry``."""
+
+    def __init__(self, client: aioredis.Redis, prefix: str, ttl_s: int):
+        self._redis = client
+        self._prefix = f"{prefix}sink:ledger:"
+        self._ttl = ttl_s
+
+    def _key(self, notification_id: str) -> str:
+        return self._prefix + notification_id
+
+    async def get(self, notification_id: str) -> LedgerEntry | None:
+        return LedgerEntry.decode(await self._redis.get(self._key(notification_id)))
+
+    async def claim(self, notification_id: str, entry: LedgerEntry) -> bool:
+        """Write a pending entry if there is none (SET NX); False when one exists."""
+        return bool(await self._redis.set(self._key(notification_id), entry.encode(), nx=True, ex=self._ttl))
+
+    async def take_over(self, notification_id: str, stale: LedgerEntry, entry: LedgerEntry) -> bool:
+        """Replace a stale pending entry by ours, unless someone else changed it meanwhile."""
+        done = await self._redis.eval(_REPLACE, 1, self._key(notification_id), stale.encode(),
+                                      entry.encode(), self._ttl)
+        return done is not None
+
+    async def mark_delivered(self, notification_id: str, entry: LedgerEntry) -> None:
+        await self._redis.set(self._key(notification_id), entry.encode(), ex=self._ttl)
+
+    async def release(self, notification_id: str, entry: LedgerEntry) -> None:
+        """Remove our pending entry: the attempt failed and its record is durable elsewhere."""
+        await self._redis.eval(_RELEASE, 1, self._key(notification_id), entry.encode())
+
+
+class RedisThreadStore:
+    """``ThreadStore`` for the connectors: one Redis hash per group and integration, values as JSON."""
+
+    def __init__(self, client: aioredis.Redis, prefix: str, ttl_s: int):
+        self._redis = client
+        self._prefix = f"{prefix}sink:thread:"
+        self._ttl = ttl_s
+
+    async def get(self, key: str) -> Mapping[str, Any] | None:
+        fields = await self._redis.hgetall(self._prefix + key)
+        if not fields:
+            return None
+        return {k.decode(): orjson.loads(v) for k, v in fields.items()}
+
+    async def put(self, key: str, value: Mapping[str, Any]) -> None:
+        name = self._prefix + key
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(name, mapping={k: orjson.dumps(v) for k, v in value.items()})
+            pipe.expire(name, self._ttl)
+            await pipe.execute()
