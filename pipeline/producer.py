@@ -1,8 +1,8 @@
 """A durable Kafka producer for asyncio code: every write is acknowledged by all in-sync replicas.
 
 The bridge answers 2xx only after ``send_all`` returned, so an accepted alert is on the broker.
-confluent-kafka delivers acknowledgements on a background poll thread; they are handed to the
-event loop as future results.
+confluent-kafka delivers acknowledgements on a background poll thread; they are counted down per
+call, and the last one of a call settles that call's single future on the event loop.
 """
 
 from __future__ import annotations
@@ -69,46 +69,50 @@ class DurableProducer:
 
     async def send_all(self, records: Iterable[OutgoingRecord], timeout: float | None = None) -> None:
         """Write every record; return once all are acknowledged, else raise ProduceError."""
+        await self._send(((r.topic, r.key, r.value, list(r.headers) or None) for r in records), timeout)
+
+    async def send_values(self, topic: str, keys: Sequence[bytes | None], values: Sequence[bytes],
+                          timeout: float | None = None) -> None:
+        """send_all for records of one topic without headers (the bridge's hot path: no record objects)."""
+        await self._send(((topic, key, value, None) for key, value in zip(keys, values, strict=True)), timeout)
+
+    async def _send(self, records: Iterable[tuple[str, bytes | None, bytes, Any]], timeout: float | None) -> None:
+        # One future per call, not per record: the delivery callbacks (on the poll thread) count the
+        # records down, and only the last one wakes the event loop.
         loop = asyncio.get_running_loop()
-        futures: list[asyncio.Future] = []
-
-        def on_delivery(future: asyncio.Future):
-            def callback(err: KafkaError | None, _msg) -> None:
-                loop.call_soon_threadsafe(_settle, future, err)
-            return callback
-
+        batch = _Acks(loop, loop.create_future())
+        produce, on_delivery = self._producer.produce, batch.on_delivery
+        queued = 0
         refused: str | None = None
-        for record in records:
-            future = loop.create_future()
+        for topic, key, value, headers in records:
             try:
-                self._producer.produce(
-                    record.topic, value=record.value, key=record.key,
-                    headers=list(record.headers) or None, on_delivery=on_delivery(future),
-                )
+                produce(topic, value, key, headers=headers, on_delivery=on_delivery)
             except BufferError:
                 refused = "producer queue is full; the broker is not keeping up"
                 break
             except KafkaException as exc:
                 refused = f"produce failed: {exc.args[0].str()}"
                 break
-            futures.append(future)
+            queued += 1
+        batch.expect(queued)
+        wait_s = timeout or self._timeout + 1.0
         if refused is not None:
             # Records queued before the refusal still go out: wait for them, so that a caller
             # never sees a failure while writes of the same call are still landing behind it.
-            if futures:
-                await asyncio.wait(futures, timeout=timeout or self._timeout + 1.0)
+            if queued:
+                await asyncio.wait([batch.future], timeout=wait_s)
             self.last_error = refused
             raise ProduceError(refused)
-        if not futures:
+        if not queued:
             return
         try:
-            await asyncio.wait_for(asyncio.gather(*futures), timeout or self._timeout + 1.0)
+            error = await asyncio.wait_for(batch.future, wait_s)
         except asyncio.TimeoutError as exc:
             self.last_error = "broker acknowledgement timed out"
             raise ProduceError(self.last_error) from exc
-        except _DeliveryFailed as exc:
-            self.last_error = str(exc)
-            raise ProduceError(str(exc)) from exc
+        if error is not None:
+            self.last_error = f"broker did not accept the record: {error.str()}"
+            raise ProduceError(self.last_error)
         self.last_error = None
 
     def broker_reachable(self, timeout: float = 2.0) -> bool:
@@ -125,14 +129,40 @@ class DurableProducer:
         return remaining
 
 
-class _DeliveryFailed(Exception):
-    pass
+class _Acks:
+    """The delivery reports of one send: counts them down and settles ``future`` once, with the first
+    error or None, when the last record of the call is acknowledged (or failed)."""
+
+    __slots__ = ("_loop", "future", "_pending", "_error", "_lock")
+
+    # Reports may arrive before the call knows how many records it queued (a refusal midway), so the
+    # count starts far above any batch and ``expect`` takes the difference off.
+    _UNKNOWN = 1 << 62
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, future: asyncio.Future):
+        self._loop, self.future = loop, future
+        self._pending = self._UNKNOWN
+        self._error: KafkaError | None = None
+        # Reports come from the poll thread, and from flush() on shutdown.
+        self._lock = threading.Lock()
+
+    def on_delivery(self, err: KafkaError | None, _msg) -> None:
+        with self._lock:
+            if err is not None and self._error is None:
+                self._error = err
+            self._pending -= 1
+            done = self._pending == 0
+        if done:
+            self._loop.call_soon_threadsafe(_settle, self.future, self._error)
+
+    def expect(self, queued: int) -> None:
+        with self._lock:
+            self._pending -= self._UNKNOWN - queued
+            done = queued and self._pending == 0
+        if done:
+            _settle(self.future, self._error)
 
 
 def _settle(future: asyncio.Future, err: KafkaError | None) -> None:
-    if future.done():  # the request already timed out and went away
-        return
-    if err is None:
-        future.set_result(None)
-    else:
-        future.set_exception(_DeliveryFailed(f"broker did not accept the record: {err.str()}"))
+    if not future.done():  # else the request already timed out and went away
+        future.set_result(err)

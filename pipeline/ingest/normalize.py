@@ -8,8 +8,9 @@ the stage then reaches the same result as the bridge, however late it runs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from pipeline.fingerprint import alert_fingerprint
 from pipeline.ingest.errors import InvalidAlert
@@ -21,8 +22,7 @@ from pipeline.models import Alert, AlertStatus, RawAlert
 EXPLICIT_STATUSES: tuple[AlertStatus, ...] = ("firing", "resolved")
 
 
-@dataclass(frozen=True)
-class Timing:
+class Timing(NamedTuple):
     """When an alert starts and ends, and what that makes it, as of its receipt."""
 
     starts_at: datetime
@@ -37,28 +37,57 @@ def normalize(raw: RawAlert, resolve_timeout: timedelta) -> Alert:
     Idempotent over fill_gaps: ``normalize(fill_gaps(raw, normalize(raw, t)), t)``
     equals ``normalize(raw, t)``.
     """
-    check_limits(raw.labels, raw.annotations, raw.generator_url)
-    timing = resolve_timing(raw, resolve_timeout)
-    # Alertmanager's removeEmptyLabels: an empty value means "no such label".
-    labels = {name: value for name, value in raw.labels.items() if value != ""}
-    validate_alert(timing.starts_at, timing.ends_at, labels, raw.annotations)
-    generator_url = raw.generator_url or ""
-    if not is_valid_utf8(generator_url):
-        raise InvalidAlert(f"invalid generator URL {go_quote(generator_url)}")
+    fields = normalize_fields(raw.labels, raw.annotations, raw.starts_at, raw.ends_at, raw.generator_url,
+                              raw.status, raw.received_at, resolve_timeout)
     # Built from values checked above (labels and annotations are str maps of a validated RawAlert,
     # times are UTC), so pydantic's validation pass is skipped on this hot path.
     return Alert.model_construct(
-        # Always ours: a sender's fingerprint may be computed over other labels.
-        fingerprint=alert_fingerprint(labels),
-        labels=labels,
+        fingerprint=fields.fingerprint,
+        labels=fields.labels,
         annotations=dict(raw.annotations),
-        starts_at=timing.starts_at,
-        ends_at=timing.ends_at,
-        generator_url=generator_url,
-        status=timing.status,
+        starts_at=fields.timing.starts_at,
+        ends_at=fields.timing.ends_at,
+        generator_url=fields.generator_url,
+        status=fields.timing.status,
         updated_at=raw.received_at,
-        timeout=timing.timeout,
+        timeout=fields.timing.timeout,
     )
+
+
+class Normalized(NamedTuple):
+    """What normalize decides about one alert, as plain values (see normalize_fields)."""
+
+    fingerprint: str
+    labels: dict[str, str]
+    generator_url: str
+    timing: Timing
+
+
+def normalize_fields(
+    labels: Mapping[str, str],
+    annotations: Mapping[str, str],
+    starts_at: datetime | None,
+    ends_at: datetime | None,
+    generator_url: str | None,
+    status: str | None,
+    received_at: datetime,
+    resolve_timeout: timedelta,
+) -> Normalized:
+    """normalize over plain values: the one implementation of the rules, for the model path
+    (normalize) and the bridge's plain-dict path (pipeline.ingest.records) alike.
+
+    Raises InvalidAlert with the reason.
+    """
+    check_limits(labels, annotations, generator_url)
+    timing = _timing(status, unset_if_zero(starts_at), unset_if_zero(ends_at), received_at, resolve_timeout)
+    # Alertmanager's removeEmptyLabels: an empty value means "no such label".
+    labels = {name: value for name, value in labels.items() if value != ""}
+    validate_alert(timing.starts_at, timing.ends_at, labels, annotations)
+    generator_url = generator_url or ""
+    if not is_valid_utf8(generator_url):
+        raise InvalidAlert(f"invalid generator URL {go_quote(generator_url)}")
+    # Always ours: a sender's fingerprint may be computed over other labels.
+    return Normalized(alert_fingerprint(labels), labels, generator_url, timing)
 
 
 def resolve_timing(raw: RawAlert, resolve_timeout: timedelta) -> Timing:
@@ -75,29 +104,32 @@ def resolve_timing(raw: RawAlert, resolve_timeout: timedelta) -> Timing:
     resolve_timeout would resolve them falsely in between.  "firing" with an
     end takes the end at its word, as the v2 rule does.
     """
-    now = raw.received_at
-    starts_at = unset_if_zero(raw.starts_at)
-    ends_at = unset_if_zero(raw.ends_at)
-    if raw.status is not None and raw.status not in EXPLICIT_STATUSES:
+    return _timing(raw.status, unset_if_zero(raw.starts_at), unset_if_zero(raw.ends_at), raw.received_at,
+                   resolve_timeout)
+
+
+def _timing(status: str | None, starts_at: datetime | None, ends_at: datetime | None, now: datetime,
+            resolve_timeout: timedelta) -> Timing:
+    if status is not None and status not in EXPLICIT_STATUSES:
         raise InvalidAlert(
-            f'invalid status {go_quote(raw.status)}: must be "firing", "resolved" or absent'
+            f'invalid status {go_quote(status)}: must be "firing", "resolved" or absent'
         )
     # Before the end is filled in, as Alertmanager does: a made-up end is no start.
     starts_at = starts_at or ends_at or now
     timeout = False
-    if raw.status == "resolved":
+    if status == "resolved":
         ends_at = ends_at or now
-    elif raw.status is None and ends_at is None:
+    elif status is None and ends_at is None:
         try:
             ends_at = now + resolve_timeout
         except OverflowError:
             raise InvalidAlert("received_at plus resolve timeout is past the year 9999") from None
         timeout = True
-    if raw.status == "resolved":
-        status: AlertStatus = "resolved"
+    if status == "resolved":
+        resolved: AlertStatus = "resolved"
     else:
-        status = "resolved" if ends_at is not None and ends_at <= now else "firing"
-    return Timing(starts_at, ends_at, status, timeout)
+        resolved = "resolved" if ends_at is not None and ends_at <= now else "firing"
+    return Timing(starts_at, ends_at, resolved, timeout)
 
 
 def fill_gaps(raw: RawAlert, alert: Alert) -> RawAlert:

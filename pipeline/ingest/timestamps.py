@@ -30,11 +30,28 @@ _RFC3339 = re.compile(
 _UNIX_UNITS_NS = ((1e17, 1), (1e14, 1_000), (1e11, 1_000_000), (0, 1_000_000_000))
 
 
+# Recently parsed timestamps: a batch from Prometheus repeats the same few (one evaluation's).
+_PARSED: dict[str, datetime | None] = {}
+_PARSED_CAP = 4096
+
+
 def parse_rfc3339(text: str) -> datetime | None:
     """The UTC instant of an RFC 3339 timestamp; None for Go's zero time.
 
     Raises ValueError saying what is wrong.
     """
+    try:
+        return _PARSED[text]
+    except KeyError:
+        pass
+    instant = _parse_rfc3339(text)
+    if len(_PARSED) >= _PARSED_CAP:
+        _PARSED.clear()
+    _PARSED[text] = instant
+    return instant
+
+
+def _parse_rfc3339(text: str) -> datetime | None:
     match = _RFC3339.fullmatch(text)
     if match is None:
         raise ValueError("not an RFC 3339 timestamp")

@@ -21,11 +21,25 @@ from pipeline.ingest.text import go_quote, is_valid_utf8, utf8_size
 LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 
 
+# Names already seen valid. Senders use few distinct label and annotation names, so nearly every
+# alert is checked by set lookups alone; the cap bounds what hostile senders can make it hold.
+_VALID_NAMES: set[str] = set()
+_VALID_NAMES_CAP = 16384
+
+
 def label_set_error(pairs: Mapping[str, str]) -> str | None:
     """model.LabelSet.Validate: the first invalid name or value, or None when all are valid."""
+    known = _VALID_NAMES
+    for name, value in pairs.items():
+        if name not in known or not value.isascii():  # ASCII is valid UTF-8
+            break
+    else:
+        return None
     for name in sorted(pairs):
         if not LABEL_NAME.fullmatch(name):
             return f"invalid name {go_quote(name)}"
+        if len(known) < _VALID_NAMES_CAP:
+            known.add(name)
         if not is_valid_utf8(pairs[name]):
             return f"invalid value {go_quote(pairs[name])}"
     return None

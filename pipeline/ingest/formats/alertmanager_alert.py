@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pipeline.ingest import limits
-from pipeline.ingest.errors import InvalidAlert, PayloadError
+from pipeline.ingest.errors import AlertProblem, InvalidAlert, PayloadError
 from pipeline.ingest.formats.batch import BatchBuilder, ParsedBatch
 from pipeline.ingest.formats.fields import (
     json_type,
@@ -17,6 +17,8 @@ from pipeline.ingest.formats.fields import (
     string_map,
     with_article,
 )
+from pipeline.ingest.normalize import normalize_fields
+from pipeline.ingest.records import RecordBatch, raw_alert_json, wire_time
 from pipeline.ingest.text import go_quote
 from pipeline.models import RawAlert
 
@@ -61,22 +63,80 @@ def read_alert(
     alerts have none, and a ``status`` key there is ignored like any unknown key.
     The sender's ``fingerprint`` is never read: ours is recomputed from the labels.
     """
-    if not isinstance(item, Mapping):
-        raise InvalidAlert(f"alert must be a JSON object, got {json_type(item)}")
-    # Every field is checked by the readers below (string maps, UTC timestamps, strings), so
+    labels, annotations, starts_at, ends_at, generator_url, status = read_fields(item, with_status)
+    # Every field is checked by the readers (string maps, UTC timestamps, strings), so
     # pydantic's second pass is skipped: it was a tenth of the bridge's cost per alert. The wire
     # encoder still refuses a wrongly typed value.
     return RawAlert.model_construct(
-        labels=string_map(item.get("labels"), "labels", cap=limits.MAX_LABELS, required=True),
-        annotations=string_map(item.get("annotations"), "annotations", cap=limits.MAX_ANNOTATIONS),
-        starts_at=optional_timestamp(item.get("startsAt"), "startsAt"),
-        ends_at=optional_timestamp(item.get("endsAt"), "endsAt"),
-        generator_url=optional_string(item.get("generatorURL"), "generatorURL"),
-        status=optional_string(item.get("status"), "status") if with_status else None,
+        labels=labels,
+        annotations=annotations,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        generator_url=generator_url,
+        status=status,
         source=source,
         source_format=source_format,
         received_at=received_at,
     )
+
+
+def read_fields(item: Any, with_status: bool) -> tuple[
+    dict[str, str], dict[str, str], datetime | None, datetime | None, str | None, str | None
+]:
+    """(labels, annotations, startsAt, endsAt, generatorURL, status) of one alert object, checked;
+    InvalidAlert when a field has the wrong shape. Shared by read_alert and collect_records."""
+    if type(item) is not dict and not isinstance(item, Mapping):
+        raise InvalidAlert(f"alert must be a JSON object, got {json_type(item)}")
+    get = item.get
+    return (
+        string_map(get("labels"), "labels", cap=limits.MAX_LABELS, required=True),
+        string_map(get("annotations"), "annotations", cap=limits.MAX_ANNOTATIONS),
+        optional_timestamp(get("startsAt"), "startsAt"),
+        optional_timestamp(get("endsAt"), "endsAt"),
+        optional_string(get("generatorURL"), "generatorURL"),
+        optional_string(get("status"), "status") if with_status else None,
+    )
+
+
+def collect_records(
+    items: Iterable[Any],
+    *,
+    source: str,
+    source_format: str,
+    received_at: datetime,
+    resolve_timeout: timedelta,
+    with_status: bool,
+    max_record_bytes: int,
+) -> RecordBatch:
+    """collect_alerts straight to Kafka records, without models (pipeline.ingest.records).
+
+    Each alert gets exactly the verdict, the problem text and the record bytes of the model path
+    (collect_alerts, then the bridge's ``wire.encode``); an alert whose record is larger than
+    ``max_record_bytes`` is a problem too.
+    """
+    batch = RecordBatch()
+    keys, values, problems = batch.keys, batch.values, batch.problems
+    received = wire_time(received_at)
+    for index, item in enumerate(items):
+        try:
+            labels, annotations, starts_at, ends_at, generator_url, status = read_fields(item, with_status)
+            alert = normalize_fields(labels, annotations, starts_at, ends_at, generator_url, status,
+                                     received_at, resolve_timeout)
+        except InvalidAlert as exc:
+            problems.append(AlertProblem(index, str(exc)))
+            continue
+        value = raw_alert_json(alert, annotations, status, source, source_format, received)
+        if len(value) > max_record_bytes:
+            problems.append(AlertProblem(index, record_too_large(len(value), max_record_bytes)))
+            continue
+        keys.append(alert.fingerprint.encode())
+        values.append(value)
+    return batch
+
+
+def record_too_large(size: int, limit: int) -> str:
+    """Why an alert whose encoded record exceeds the limit is invalid (normalize would dead-letter it)."""
+    return f"alert too large: its record is {size} bytes encoded (max {limit})"
 
 
 def webhook_object(payload: Any, what: str, version: str) -> Mapping[str, Any]:

@@ -10,9 +10,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pipeline.ingest.errors import PayloadError
-from pipeline.ingest.formats.alertmanager_alert import collect_alerts
+from pipeline.ingest.formats.alertmanager_alert import collect_alerts, collect_records
 from pipeline.ingest.formats.batch import ParsedBatch
 from pipeline.ingest.formats.fields import json_type
+from pipeline.ingest.records import RecordBatch
 
 SOURCE_FORMAT = "alertmanager-v2"
 
@@ -26,3 +27,15 @@ def parse(
         )
     return collect_alerts(payload, source=source, source_format=SOURCE_FORMAT, received_at=received_at,
                           resolve_timeout=resolve_timeout, with_status=False)
+
+
+def parse_records(
+    payload: Any, *, source: str, received_at: datetime, resolve_timeout: timedelta, max_record_bytes: int
+) -> RecordBatch:
+    """``parse`` straight to Kafka records (the bridge's fast path, pipeline.ingest.records)."""
+    if not isinstance(payload, list):
+        raise PayloadError(
+            f"expected a JSON array of alerts (Alertmanager API v2), got {json_type(payload)}"
+        )
+    return collect_records(payload, source=source, source_format=SOURCE_FORMAT, received_at=received_at,
+                           resolve_timeout=resolve_timeout, with_status=False, max_record_bytes=max_record_bytes)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
+from itertools import repeat
 from datetime import datetime
 from typing import Any
 
@@ -45,10 +46,16 @@ def string_map(value: Any, field: str, *, cap: int, required: bool = False) -> d
         if required:
             raise InvalidAlert(f"{field} missing")
         return {}
-    if not isinstance(value, Mapping):
+    if type(value) is dict:  # what JSON decodes to: the common case, checked without a Python loop
+        check_count(field, value, cap)
+        pairs = dict(value)
+        if _all_str(pairs.keys()) and _all_str(pairs.values()):
+            return pairs
+    elif not isinstance(value, Mapping):
         raise InvalidAlert(f"{field} must be an object of strings, got {json_type(value)}")
     check_count(field, value, cap)
-    pairs: dict[str, str] = {}
+    # The first wrongly typed name or value, in the mapping's order, says what is wrong.
+    pairs = {}
     for name, item in value.items():
         if not isinstance(name, str):
             raise InvalidAlert(f"{field}: a name is {with_article(name)}, not a string")
@@ -58,6 +65,11 @@ def string_map(value: Any, field: str, *, cap: int, required: bool = False) -> d
             )
         pairs[name] = item
     return pairs
+
+
+def _all_str(items: Collection[Any]) -> bool:
+    """Whether every item is a str (the test of the loop below), in C."""
+    return all(map(isinstance, items, repeat(str, len(items))))
 
 
 def optional_string(value: Any, field: str) -> str | None:
