@@ -192,3 +192,62 @@ def test_refused_with_key_path_and_line(text, reason, path, line):
 
 def test_config_error_is_a_value_error():
     assert issubclass(ConfigError, ValueError)
+
+
+# -- Alertmanager 0.28 lists the sinks serve, and the pipeline's own lists ----------------------------------
+
+NEW_LISTS_OK = """\
+global:
+  jira_api_url: https://example.atlassian.net/rest/api/2
+route: {receiver: x}
+receivers:
+- name: x
+  msteamsv2_configs: [{webhook_url: 'https://flow.example/workflows/1?sig=s', title: T}]
+  jira_configs:
+  - {project: OPS, issue_type: Bug, reopen_duration: 1d, fields: {customfield_10000: {value: x}, n: 3}}
+  servicenow_configs:
+  - {instance_url: 'https://x.service-now.com', http_config: {basic_auth: {username: u, password: p}}}
+  datadog_configs: [{api_key: k, tags: [env:prod]}]
+  kafka_configs: [{topic: alerts.out, key: notification}]
+"""
+
+
+def test_028_lists_and_pipeline_extensions_are_accepted() -> None:
+    receiver = parse_config(NEW_LISTS_OK, "am.yml").receiver("x")
+    kinds = [(i.kind, i.index) for i in receiver.integrations]
+    assert kinds == [("msteamsv2", 0), ("jira", 0), ("servicenow", 0), ("datadog", 0), ("kafka", 0)]
+    jira = receiver.of_kind("jira")[0].config
+    assert jira["api_url"] == "https://example.atlassian.net/rest/api/2"  # from global.jira_api_url
+    assert jira["send_resolved"] is True and jira["fields"] == {"customfield_10000": {"value": "x"}, "n": 3}
+    assert receiver.of_kind("datadog")[0].config["api_url"] == "https://api.datadoghq.com"
+
+
+NEW_LIST_CASES = [
+    ("  msteamsv2_configs: [{title: t}]\n", "one of webhook_url or webhook_url_file must be configured",
+     "receivers[0].msteamsv2_configs[0]", 4),
+    ("  msteamsv2_configs: [{webhook_url: 'https://a/', webhook_url_file: /f}]\n",
+     "at most one of webhook_url & webhook_url_file must be configured", "receivers[0].msteamsv2_configs[0]", 4),
+    ("  jira_configs: [{api_url: 'https://a/', issue_type: Bug}]\n", "missing project in jira_config",
+     "receivers[0].jira_configs[0]", 4),
+    ("  jira_configs: [{project: P, issue_type: Bug}]\n", "no global Jira Cloud URL set",
+     "receivers[0].jira_configs[0]", 4),
+    ("  jira_configs:\n  - {api_url: 'https://a/', project: P, issue_type: B, reopen_duration: 1x}\n",
+     'not a valid duration string: "1x"', "receivers[0].jira_configs[0].reopen_duration", 5),
+    ("  servicenow_configs: [{instance_url: 'https://a/'}]\n",
+     "missing servicenow_configs.http_config.basic_auth or authorization", "receivers[0].servicenow_configs[0]", 4),
+    ("  datadog_configs: [{tags: [a]}]\n", "missing api_key or api_key_file in datadog_config",
+     "receivers[0].datadog_configs[0]", 4),
+    ("  kafka_configs: [{topic: t, key: random}]\n", 'kafka_config key must be "group", "notification" or "none"',
+     "receivers[0].kafka_configs[0]", 4),
+    ("  kafka_configs: [{topic: t, partition: 1}]\n", "field partition not found",
+     "receivers[0].kafka_configs[0].partition", 4),
+    ("  webhook_configs: [{url: 'http://a/', signing_secret: s, signing_secret_file: /f}]\n",
+     "at most one of signing_secret & signing_secret_file must be configured", "receivers[0].webhook_configs[0]", 4),
+]
+
+
+@pytest.mark.parametrize("integration,reason,path,line", NEW_LIST_CASES)
+def test_new_lists_are_checked_naming_key_and_line(integration: str, reason: str, path: str, line: int) -> None:
+    error = refuse("route: {receiver: x}\nreceivers:\n- name: x\n" + integration)
+    assert reason in str(error)
+    assert error.path == path and error.line == line
