@@ -254,12 +254,22 @@ async def _unexpected_error(request: Request, exc: Exception) -> Response:
     return error_response(500, "internal_error", "unexpected error; retry the request")
 
 
-def build_app(bridge: Bridge, on_shutdown=None) -> Starlette:
+def build_app(bridge: Bridge, on_shutdown=None, api=None) -> Starlette:
+    """``api``: the Alertmanager API v2 read/silence side (pipeline.api.handlers.AlertmanagerApi), if any;
+    its view follows Kafka for the app's lifetime and gates /readyz."""
+    routes = bridge.routes()
+    if api is not None:
+        routes = [Route("/readyz", api.wrap_readyz(bridge.readyz), methods=["GET"]), *routes, *api.routes()]
+
     @asynccontextmanager
     async def lifespan(_app):
+        if api is not None:
+            api.start()
         yield
+        if api is not None:
+            api.stop()
         if on_shutdown is not None:
             on_shutdown()
 
-    return Starlette(routes=bridge.routes(), lifespan=lifespan,
+    return Starlette(routes=routes, lifespan=lifespan,
                      exception_handlers={HTTPException: _http_error, Exception: _unexpected_error})

@@ -7,6 +7,7 @@ import logging
 import uvicorn
 
 from pipeline.alertmanager_config import global_resolve_timeout
+from pipeline.api.handlers import create_api
 from pipeline.bridge.app import Bridge, BridgeConfig, build_app
 from pipeline.bridge.sources import load_sources
 from pipeline.producer import DurableProducer
@@ -34,7 +35,9 @@ def create_app(settings: Settings | None = None):
         if undelivered:
             log.error("%d records undelivered at shutdown (their requests were not answered 2xx)", undelivered)
 
-    return build_app(Bridge(config, producer), on_shutdown=flush_in_flight)
+    # The Alertmanager API v2 read/silence side: silences are written with the same durable producer.
+    api = create_api(settings, producer)
+    return build_app(Bridge(config, producer), on_shutdown=flush_in_flight, api=api)
 
 
 def run(settings: Settings) -> None:
