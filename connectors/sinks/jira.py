@@ -179,9 +179,9 @@ class JiraConnector(Connector):
             return False
         if not self.config.reopen_duration:
             return True
-        resolved_at = datetime.fromisoformat(stored["resolved_at"])
-        return now - resolved_at <= parse_model_duration(self.config.reopen_duration) or \
-            parse_model_duration(self.config.reopen_duration) == timedelta(0)
+        limit = parse_model_duration(self.config.reopen_duration)
+        # "0" sets no age limit, like leaving the key out
+        return limit == timedelta(0) or now - datetime.fromisoformat(stored["resolved_at"]) <= limit
 
     async def _transition(self, ctx: DeliveryContext, key: str, name: str) -> Outcome:
         url = self._url(f"issue/{key}/transitions")

@@ -54,6 +54,7 @@ def test_transport_error_is_retryable_and_names_no_url() -> None:
     (hook,) = build(f"  webhook_configs: [{{url: 'http://127.0.0.1:{port}/hook?token=SECRET'}}]")
     outcome = deliver(hook, notification())
     assert outcome.kind == "retryable" and outcome.reason.startswith("webhook: transport error")
+    assert "SECRET" not in outcome.reason
 
 
 def test_slack_incoming_webhook_channel_not_found(httpserver: HTTPServer) -> None:
@@ -271,3 +272,25 @@ def test_5xx_is_retryable_everywhere(httpserver: HTTPServer, status: int) -> Non
                  f"  msteamsv2_configs: [{{webhook_url: '{url}'}}]", f"  discord_configs: [{{webhook_url: '{url}'}}]"):
         (connector,) = build(yaml)
         assert deliver(connector, notification()).kind == "retryable", yaml
+
+
+def test_jira_reopens_within_reopen_duration(httpserver: HTTPServer) -> None:
+    import re
+
+    httpserver.expect_request(re.compile("/rest/api/2/.*")).respond_with_handler(_json_handler({
+        ("POST", "/issue"): (201, {"id": "1", "key": "OPS-9"}),
+        ("PUT", "/issue/OPS-9"): (204, None),
+        ("GET", "/issue/OPS-9/transitions"): (200, {"transitions": [{"id": "5", "name": "Done"},
+                                                                    {"id": "6", "name": "Reopen"}]}),
+        ("POST", "/issue/OPS-9/transitions"): (204, None),
+    }))
+    (jira,) = build(f"  jira_configs: [{{api_url: '{httpserver.url_for('/rest/api/2')}', project: OPS,"
+                    " issue_type: Bug, resolve_transition: Done, reopen_transition: Reopen, reopen_duration: 1h}]")
+    threads = MemoryThreadStore()
+    for item in (notification(), notification(alert(status="resolved")), notification()):
+        assert deliver(jira, item, threads).kind == "delivered"
+    transitions = [json.loads(r.get_data()) for r, _ in httpserver.log if r.method == "POST" and "transitions" in r.path]
+    assert transitions == [{"transition": {"id": "5"}}, {"transition": {"id": "6"}}]
+    assert [r.method for r, _ in httpserver.log].count("POST") == 3  # one create, two transitions
+    _, created = sent(httpserver, 0)
+    assert isinstance(created["fields"]["description"], str)  # API v2: plain text
