@@ -205,22 +205,40 @@ def send(file, source: str) -> None:
 @click.option("--follow", "-f", is_flag=True, help="Keep waiting for new records.")
 @click.option("--new", is_flag=True, help="Only records written from now on.")
 @click.option("--max", "max_records", type=int, help="Stop after this many records.")
-@click.option("--match", "matchers", multiple=True, metavar="LABEL=VALUE",
+@click.option("--match", "--label", "matchers", multiple=True, metavar="LABEL=VALUE",
               help="Only alerts with this label value (repeatable; all must match).")
-def tail(topic: str, follow: bool, new: bool, max_records: int | None, matchers: tuple[str, ...]) -> None:
-    """Print a topic's records decoded with its schema, one JSON object per line."""
+@click.option("--priority", "priorities", multiple=True, metavar="P0..P4",
+              help="Only classified alerts of this priority (repeatable; any may match).")
+@click.option("--receiver", "receivers", multiple=True,
+              help="Only alerts routed to this receiver (repeatable; any may match).")
+def tail(topic: str, follow: bool, new: bool, max_records: int | None, matchers: tuple[str, ...],
+         priorities: tuple[str, ...], receivers: tuple[str, ...]) -> None:
+    """Print a topic's records decoded with its schema, one JSON object per line.
+
+    With filters, --max counts the records printed."""
     import orjson
 
     from pipeline.topic_reader import read_topic
 
     wanted = dict(_label_pair(m) for m in matchers)
+    filtered = bool(wanted or priorities or receivers)
+    printed = 0
     try:
-        records = read_topic(_settings(), topic, from_beginning=not new, follow=follow, max_records=max_records)
+        records = read_topic(_settings(), topic, from_beginning=not new, follow=follow,
+                             max_records=None if filtered else max_records)
         for record in records:
             labels = _labels_of(record.value)
             if any(labels.get(k) != v for k, v in wanted.items()):
                 continue
+            classification = getattr(record.value, "classification", None)
+            if priorities and getattr(classification, "priority", None) not in priorities:
+                continue
+            if receivers and not {r.receiver for r in getattr(record.value, "routes", [])} & set(receivers):
+                continue
             click.echo(orjson.dumps(record.as_json()).decode())
+            printed += 1
+            if filtered and max_records is not None and printed >= max_records:
+                break
     except (ValueError, RuntimeError) as exc:
         raise click.ClickException(str(exc)) from exc
 
