@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Mapping
-from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, getaddresses
 from typing import Any, ClassVar

@@ -9,7 +9,6 @@ HTML tags closed again. A 429 carries ``parameters.retry_after`` (seconds), hono
 
 from __future__ import annotations
 
-import html
 import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
