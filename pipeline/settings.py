@@ -271,7 +271,9 @@ class DevSettings(Section):
     kafka_controller_port: int = Field(
         19093, ge=1, le=65535, description="Local KRaft controller port."
     )
-    kafka_heap: str = Field("512m", description="JVM heap (-Xms/-Xmx) of the local broker.")
+    kafka_heap: str = Field(
+        "1g", description="JVM heap (-Xms/-Xmx) of the local broker (~60 KB per partition; 512m ran out "
+        "at ~16,000 partitions).")
     redis_port: int = Field(16379, ge=1, le=65535, description="Local Redis port.")
     start_timeout_s: float = Field(
         90.0, gt=0, description="How long to wait for a local service to become ready, seconds."

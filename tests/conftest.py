@@ -108,7 +108,10 @@ def topic_prefix() -> str:
 
 @pytest.fixture
 def settings(kafka_bootstrap: str, topic_prefix: str) -> Settings:
-    """Settings pointing at the test broker with this test's own topic prefix."""
+    """Settings pointing at the test broker with this test's own topic prefix (dropped after the test)."""
+    from tests.integration.helpers import CREATED_PREFIXES
+
+    CREATED_PREFIXES.append((kafka_bootstrap, topic_prefix))
     return Settings(
         kafka=KafkaSettings(bootstrap_servers=kafka_bootstrap),
         topics=TopicSettings(prefix=topic_prefix),
@@ -122,3 +125,15 @@ def applied_topology(settings: Settings):
     report = apply_topology(admin_client(settings.kafka), topology, settings.topics.prefix)
     assert not report.unresolved, report.unresolved
     return topology
+
+
+@pytest.fixture(autouse=True)
+def _drop_test_topics():
+    """After each test, delete the topics it created (settings_with_topology, applied_topology)."""
+    yield
+    from tests.integration.helpers import CREATED_PREFIXES, drop_topics_with_prefixes
+
+    if CREATED_PREFIXES:
+        created = list(CREATED_PREFIXES)
+        CREATED_PREFIXES.clear()
+        drop_topics_with_prefixes(created)

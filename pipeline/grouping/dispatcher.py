@@ -119,8 +119,15 @@ class Dispatcher:
 
     # -- alerts in ---------------------------------------------------------------------------
 
-    def insert(self, match: RouteMatch, alert: Alert, now: datetime) -> list[StateWrite]:
-        """One alert routed to one group (``dispatcher.processAlert``). Call ``load`` first."""
+    def insert(self, match: RouteMatch, alert: Alert, now: datetime,
+               received_at: datetime | None = None) -> list[StateWrite]:
+        """One alert routed to one group (``dispatcher.processAlert``). Call ``load`` first.
+
+        A new group's timers start when the alert entered the pipeline (``received_at``, set by the
+        bridge or normalize), not when it reached this stage: Alertmanager starts them on receipt, and
+        the stages in between must not shift group_wait and the group_interval ticks by their latency.
+        A record read late (consumer lag, a restart) is flushed as soon as its group_wait is over.
+        """
         route = self.routes.get(match.route_key)
         if route is None:
             raise UnknownRoute(f"route {match.route_key!r} is not in the loaded configuration")
@@ -129,7 +136,8 @@ class Dispatcher:
         created = group is None
         if group is None:
             timing = GroupTiming(route.opts.group_wait, route.opts.group_interval, route.opts.repeat_interval)
-            group = AggregationGroup.new(match.group_key, match.route_key, match.group_labels, timing, now)
+            started = min(now, received_at) if received_at is not None else now
+            group = AggregationGroup.new(match.group_key, match.route_key, match.group_labels, timing, started)
             groups[match.route_key] = group
         before = group.next_flush_at
         group.insert(alert, now)

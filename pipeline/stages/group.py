@@ -109,7 +109,7 @@ def run(settings: Settings) -> None:
             match = outcome.routes[0]
             ensure_loaded(match.group_key)
             try:
-                writes = dispatcher.insert(match, outcome.alert, datetime.now(timezone.utc))
+                writes = dispatcher.insert(match, outcome.alert, datetime.now(timezone.utc), outcome.received_at)
             except UnknownRoute as exc:
                 await stage.dead_letter(event, Rejected("UnknownRoute", str(exc)))
                 continue

@@ -22,6 +22,13 @@ from pipeline.settings import GroupSettings, Settings, WorkerSettings
 from pipeline.topology import load_topology
 from tests.integration.bridge_harness import OPEN_SOURCES, RunningBridge, running_bridge
 
+# Alertmanager-compatible classification: no relabeling, results kept out of the labels, so label
+# sets, fingerprints and group keys are exactly Alertmanager's.
+AM_COMPATIBLE_CLASSIFICATION = """\
+classification:
+  labels: {priority: null, category: null, team: null, auto_incident: null}
+"""
+
 # Data-flow order. `sink` is included when the test needs deliveries, not just notification records.
 CORE_STAGES = ("normalize", "dedup", "classify", "mute", "route", "group")
 
@@ -132,11 +139,15 @@ def wait_for_stage_groups(settings: Settings, stages: tuple[str, ...], workers: 
 
 @contextmanager
 def running_pipeline(settings: Settings, workdir: Path, alertmanager_yaml: str,
-                     stages: tuple[str, ...] = CORE_STAGES, **overrides: Any) -> Iterator[RunningPipeline]:
+                     stages: tuple[str, ...] = CORE_STAGES, classification_yaml: str = AM_COMPATIBLE_CLASSIFICATION,
+                     **overrides: Any) -> Iterator[RunningPipeline]:
     config_path = workdir / "alertmanager.yml"
     workdir.mkdir(parents=True, exist_ok=True)
     config_path.write_text(alertmanager_yaml)
+    rules_path = workdir / "classification.yaml"
+    rules_path.write_text(classification_yaml)
     configured = settings.model_copy(update={
+        "classification": settings.classification.model_copy(update={"rules_file": rules_path}),
         "alertmanager_config": config_path,
         "worker": overrides.pop("worker", WorkerSettings(data_dir=workdir / "state")),
         "group": overrides.pop("group", GroupSettings(external_url="http://pipeline.test")),

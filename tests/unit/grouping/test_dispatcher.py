@@ -163,3 +163,15 @@ def test_flush_limit_spreads_work_over_ticks(config):
         insert(d, config, alert(f"A{i}"), at(0))
     assert len(d.flush_due(at(1), never_muted, limit=3).notifications) == 3
     assert len(d.flush_due(at(1.05), never_muted, limit=3).notifications) == 2
+
+
+def test_group_timers_start_when_the_alert_entered_the_pipeline(config):
+    # The stages before grouping took 0.4 s: group_wait still ends 1 s after receipt, as in Alertmanager.
+    d = Dispatcher(config)
+    a = alert("Late")
+    for match in route_matches(config.routing_tree(), a.labels):
+        d.load(match.group_key, None, None)
+        d.insert(match, a, at(0.4), received_at=at(0))
+    assert d.next_due() == at(1)
+    assert len(d.flush_due(at(1), never_muted).notifications) == 1
+    assert d.next_due() == at(3)  # the group_interval ticks keep that phase
