@@ -82,8 +82,10 @@ class Scenario:
     group_interval: str
     repeat_interval: str
     pushes: list[tuple[float, list[TestAlert]]]
-    wants: dict[int, list[tuple[float, float, list[TestAlert]]]]  # hook index -> windows
+    wants: dict[int | str, list[tuple[float, float, list[TestAlert]]]]  # hook index or child name -> windows
     hooks: tuple[Hook, ...] = (Hook(),)
+    # Child routes under the scenario's route: (matchers, continue); child i delivers to hook "child<i>".
+    children: tuple[tuple[tuple[str, ...], bool], ...] = ()
     inhibit: list[dict[str, Any]] = field(default_factory=list)
     silences: list[SilenceChange] = field(default_factory=list)
     approximate_times: bool = False  # startsAt/endsAt set by the receiver (now, resolve_timeout)
@@ -92,7 +94,7 @@ class Scenario:
     def receiver(self) -> str:
         return f"scenario-{self.name}"
 
-    def path(self, hook: int) -> str:
+    def path(self, hook: int | str) -> str:
         return f"/{self.name}/{hook}"
 
     def end(self) -> float:
@@ -109,11 +111,18 @@ def config_yaml(scenarios: list[Scenario], webhook_base: str) -> str:
     receivers = [{"name": "unrouted"}, {"name": "warmup", "webhook_configs": [{"url": webhook_base + WARMUP_PATH}]}]
     inhibit_rules = []
     for s in scenarios:
-        routes.append({"matchers": [f'scenario="{s.name}"'], "receiver": s.receiver, "group_by": list(s.group_by),
-                       "group_wait": s.group_wait, "group_interval": s.group_interval,
-                       "repeat_interval": s.repeat_interval})
+        route = {"matchers": [f'scenario="{s.name}"'], "receiver": s.receiver, "group_by": list(s.group_by),
+                 "group_wait": s.group_wait, "group_interval": s.group_interval, "repeat_interval": s.repeat_interval}
         receivers.append({"name": s.receiver, "webhook_configs": [
             {"url": webhook_base + s.path(i), "send_resolved": hook.send_resolved} for i, hook in enumerate(s.hooks)]})
+        if s.children:
+            route["routes"] = []
+            for i, (matchers, continue_) in enumerate(s.children):
+                route["routes"].append({"matchers": list(matchers), "receiver": f"{s.receiver}-child{i}",
+                                        "continue": continue_})
+                receivers.append({"name": f"{s.receiver}-child{i}",
+                                  "webhook_configs": [{"url": webhook_base + s.path(f"child{i}")}]})
+        routes.append(route)
         for rule in s.inhibit:
             inhibit_rules.append({
                 "source_matchers": [*rule["source"], f'scenario="{s.name}"'],
@@ -307,8 +316,22 @@ def _silence_delete() -> Scenario:
         wants={0: [(3.5, 4.5, [t1.active(1), t2.active(1)])]})
 
 
+def _routes_continue() -> Scenario:
+    # Not one of Alertmanager's acceptance tests: routes with continue, for the differential test.
+    both = alert("alertname", "Both", "team", "a", "severity", "page")
+    first = alert("alertname", "First", "team", "a")
+    parent = alert("alertname", "Parent", "team", "b")
+    return Scenario(
+        "routes_continue", ("alertname",), "1s", "1s", "1h",
+        children=((('team="a"',), True), (('severity="page"',), False)),
+        pushes=[(1, [both.active(1), first.active(1), parent.active(1)])],
+        wants={"child0": [(2, 2.5, [both.active(1)]), (2, 2.5, [first.active(1)])],
+               "child1": [(2, 2.5, [both.active(1)])],
+               0: [(2, 2.5, [parent.active(1)])]})
+
+
 def all_scenarios() -> list[Scenario]:
     return [_batching(), _repeat(), _resolved(), _resolved_filter(), _merge(), _inhibiting(),
-            _always_inhibiting(), _silencing(), _silence_delete()]
+            _always_inhibiting(), _silencing(), _silence_delete(), _routes_continue()]
 
 
