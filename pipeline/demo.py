@@ -1,13 +1,19 @@
-"""``pipeline demo``: the built components started on the local services, one alert sent through.
+"""``pipeline demo``: every component started on the local services, one alert carried to a sink.
 
-Starts the bridge and every implemented stage worker, posts an alert the way Prometheus does, and
-prints it from each topic it reaches. Stage workers not built yet are listed, not faked.
+Starts the bridge, every stage worker and the sink, plus a small webhook receiver standing in for a
+notification target (the example configuration's ``demo-webhook`` receiver posts to it), posts an alert
+the way Prometheus does, prints it from each topic it passes, and finally the Alertmanager-format
+webhook payload the receiver got after group_wait.
 """
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
 
 import httpx
 import orjson
@@ -17,27 +23,72 @@ from pipeline.devenv.process import free_port, port_in_use
 from pipeline.settings import Settings
 from pipeline.topic_reader import wait_for_records
 
-# Stages with an implementation, in data-flow order, and the topic each one writes alerts to.
-BUILT_STAGES = {"normalize": "alerts.normalized", "dedup": "alerts.deduped"}
+# Every stage in data-flow order, and the topic each one writes the alert (or its notification) to.
+STAGES = {"normalize": "alerts.normalized", "dedup": "alerts.deduped", "classify": "alerts.classified",
+          "mute": "alerts.muted", "route": "alerts.enriched", "group": "notifications", "sink": None}
+BUILT_STAGES = STAGES  # kept for callers of the first versions
+
+
+class DemoReceiver:
+    """The notification target of the demo: records the webhook payloads POSTed to it."""
+
+    def __init__(self, url: str):
+        parts = urlsplit(url)
+        self.host, self.port, self.path = parts.hostname or "127.0.0.1", parts.port or 80, parts.path
+        self.payloads: list[dict] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - the http.server API
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                if self.path == receiver.path:
+                    receiver.payloads.append(orjson.loads(body))
+                self.send_response(200)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, *_args):
+                pass
+
+        self._server = ThreadingHTTPServer((self.host, self.port), Handler)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def demo_webhook_url(settings: Settings) -> str:
+    """The first webhook URL of the example configuration: the demo's stand-in target listens there."""
+    from pipeline.alertmanager_config import load_alertmanager_config
+
+    config = load_alertmanager_config(settings.alertmanager_config)
+    for receiver in config.receivers:
+        for integration in receiver.of_kind("webhook"):
+            return str(integration.config["url"])
+    raise RuntimeError(f"{settings.alertmanager_config} has no webhook receiver for the demo to stand in for")
 
 
 def run_demo(settings: Settings, echo: Callable[[str], None] = print, timeout_s: float = 90.0,
              keep_running: bool = False) -> dict:
-    """Returns the alert as it reached the last built stage's topic."""
+    """Returns the webhook payload the demo receiver got."""
     if port_in_use(settings.bridge.port, settings.bridge.host):
         # e.g. Debian's prometheus-alertmanager service, which also defaults to 9093
         port = free_port()
         echo(f"port {settings.bridge.port} is taken; the demo bridge listens on {port} instead")
         settings = settings.model_copy(update={"bridge": settings.bridge.model_copy(update={"port": port})})
+    hook_url = demo_webhook_url(settings)
+    receiver = DemoReceiver(hook_url)
     log_dir = settings.dev.state_dir / "logs"
     components = [Component("bridge", ["bridge"], settings, log_dir)]
-    components += [Component(stage, ["worker", stage], settings, log_dir) for stage in BUILT_STAGES]
+    components += [Component(stage, ["worker", stage], settings, log_dir) for stage in STAGES]
     for component in components:
         component.start()
     try:
         bridge_url = f"http://{settings.bridge.host}:{settings.bridge.port}"
         seconds = wait_until_ready(components[0], f"{bridge_url}/readyz")
-        echo(f"bridge ready at {bridge_url} in {seconds:.1f} s; workers: {', '.join(BUILT_STAGES)} (logs in {log_dir})")
+        echo(f"bridge ready at {bridge_url} in {seconds:.1f} s; workers: {', '.join(STAGES)}; "
+             f"demo webhook target at {hook_url} (logs in {log_dir})")
         run_id = uuid.uuid4().hex[:8]
         alert = {
             "labels": {"alertname": "DemoAlert", "severity": "warning", "instance": "demo-host:9100",
@@ -49,16 +100,35 @@ def run_demo(settings: Settings, echo: Callable[[str], None] = print, timeout_s:
         response = httpx.post(f"{bridge_url}/api/v2/alerts", json=[alert], timeout=10)
         echo(f"POST /api/v2/alerts (as Prometheus does) → {response.status_code} {response.text}")
         response.raise_for_status()
-        last = None
-        for stage, topic in BUILT_STAGES.items():
-            last = _wait_for(settings, topic, run_id, timeout_s, components)
+        for stage, topic in STAGES.items():
+            if topic is None:
+                continue
+            record = _wait_for(settings, topic, run_id, timeout_s, components)
             echo(f"\n{stage} → {settings.topic(topic)}:")
-            echo(orjson.dumps(last, option=orjson.OPT_INDENT_2).decode())
-        return last or {}
+            echo(orjson.dumps(record, option=orjson.OPT_INDENT_2).decode())
+        payload = _wait_for_delivery(receiver, run_id, timeout_s, components)
+        echo(f"\nsink → POST {hook_url} (Alertmanager webhook v4):")
+        echo(orjson.dumps(payload, option=orjson.OPT_INDENT_2).decode())
+        return payload
     finally:
         if not keep_running:
             for component in reversed(components):
                 component.stop()
+            receiver.close()
+
+
+def _wait_for_delivery(receiver: DemoReceiver, run_id: str, timeout_s: float, components) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for payload in receiver.payloads:
+            if any(a.get("labels", {}).get("demo_run") == run_id for a in payload.get("alerts", [])):
+                return payload
+        dead = [c.name for c in components if not c.alive()]
+        if dead:
+            raise RuntimeError(f"{', '.join(dead)} exited:\n" + "\n".join(c.log_tail(15) for c in components))
+        time.sleep(0.2)
+    raise TimeoutError(f"no webhook delivery of the demo alert within {timeout_s:.0f}s:\n"
+                       + "\n".join(f"--- {c.name}\n{c.log_tail(15)}" for c in components))
 
 
 def _wait_for(settings: Settings, topic: str, run_id: str, timeout_s: float, components) -> dict:
@@ -73,5 +143,8 @@ def _wait_for(settings: Settings, topic: str, run_id: str, timeout_s: float, com
 
 
 def _demo_run(record) -> str | None:
+    alerts = getattr(record.value, "alerts", None)  # a notification
+    if alerts is not None:
+        return next((a.labels["demo_run"] for a in alerts if "demo_run" in a.labels), None)
     alert = getattr(record.value, "alert", None)
     return alert.labels.get("demo_run") if alert is not None else None
