@@ -134,6 +134,7 @@ def run(settings: Settings) -> None:
     from pipeline.stages.app import StageApp
 
     stage = StageApp("sink", settings)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per delivery otherwise
     # A retry tier's records wait in timers without being acknowledged; a rebalance must not wait
     # for them (faust #133): whatever is not acknowledged is read again by the partition's new owner.
     stage.app.conf.stream_wait_empty = False
