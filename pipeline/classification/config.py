@@ -35,6 +35,14 @@ class ClassificationFile(BaseModel):
     workflows: tuple[Workflow, ...] = ()
 
 
+def load_for_worker(path: Path, stage: str) -> ClassificationFile:
+    """The file for a starting worker: a problem ends the process with the message, no traceback."""
+    try:
+        return load_classification_file(path)
+    except ClassificationFileError as exc:
+        raise SystemExit(f"stage {stage!r}: {exc}") from None
+
+
 def load_classification_file(path: Path) -> ClassificationFile:
     try:
         text = path.read_text()

@@ -19,8 +19,9 @@ from dataclasses import dataclass
 
 from pipeline import wire
 from pipeline.classification.combine import wants_llm, with_llm_outcome
-from pipeline.classification.config import ClassificationFile, load_classification_file
+from pipeline.classification.config import ClassificationFile, load_for_worker
 from pipeline.classification.llm import LlmClassifier
+from pipeline.classification.metrics import CLASSIFIED, ENRICHMENT_ERRORS, LLM_OUTCOMES
 from pipeline.classification.rules import RuleResult, classify_by_rules
 from pipeline.dead_letters import Rejected
 from pipeline.enrichment.engine import Enricher
@@ -93,12 +94,16 @@ class AlertClassifier:
         enriched = rule_classified(event, result)
         if self.llm is not None and wants_llm(result, config.llm):
             outcome = await self.llm.classify(event.alert.labels, event.alert.annotations)
+            LLM_OUTCOMES.labels(outcome.source or "failed").inc()
             classification, labels, annotations = with_llm_outcome(
                 result, event.alert.annotations, outcome, config.llm, config.classification)
             alert = enriched.alert.model_copy(update={"labels": labels, "annotations": annotations})
             enriched = enriched.model_copy(update={"alert": alert, "classification": classification})
         if self.enricher is not None:
+            errors_before = len(enriched.enrichment_errors)
             enriched = await self.enricher.enrich(enriched)
+            ENRICHMENT_ERRORS.inc(len(enriched.enrichment_errors) - errors_before)
+        CLASSIFIED.labels(enriched.classification.classified_by).inc()
         return enriched
 
     async def close(self) -> None:
@@ -110,12 +115,14 @@ class AlertClassifier:
 
 def run(settings: Settings) -> None:
     from pipeline.classification.inflight import KeyedInFlight
+    from pipeline.classification.metrics import add_metrics_page
     from pipeline.stages.app import StageApp
 
-    rules = load_classification_file(settings.classification.rules_file)  # a bad file stops the worker here
+    rules = load_for_worker(settings.classification.rules_file, "classify")  # before joining the group
     stage = StageApp("classify", settings)
     deduped = stage.topic("alerts.deduped")
     classified = stage.topic("alerts.classified")
+    add_metrics_page(stage.app)
 
     @stage.app.agent(deduped, name="classify")
     async def classify_agent(stream):

@@ -98,16 +98,14 @@ def _validation_summary(exc: ValidationError) -> str:
 
 
 def run(settings: Settings) -> None:
-    from prometheus_client import Counter
-
-    from pipeline.classification.config import load_classification_file
+    from pipeline.classification.config import load_for_worker
+    from pipeline.classification.metrics import RELABEL_DROPPED, add_metrics_page
     from pipeline.stages.app import StageApp
 
     # Checked before the worker joins its group: a broken file stops it with the key path.
-    relabel_rules = load_classification_file(settings.classification.rules_file).relabel
-    dropped = Counter("pipeline_relabel_dropped_alerts_total", "Alerts dropped by a relabel keep/drop rule",
-                      ["rule"])
+    relabel_rules = load_for_worker(settings.classification.rules_file, "normalize").relabel
     stage = StageApp("normalize", settings)
+    add_metrics_page(stage.app)
     raw_topic = stage.topic("alerts.raw")
     normalized_topic = stage.topic("alerts.normalized")
     resolve_timeout = global_resolve_timeout(settings.alertmanager_config)
@@ -124,7 +122,7 @@ def run(settings: Settings) -> None:
             if isinstance(outcome, Normalized):
                 await normalized_topic.send(key=outcome.key, value=outcome.value)
             elif isinstance(outcome, DroppedAlert):
-                dropped.labels(rule=f"{outcome.rule_index}:{outcome.action}").inc()
+                RELABEL_DROPPED.labels(rule=f"{outcome.rule_index}:{outcome.action}").inc()
             else:
                 await stage.dead_letter(event, outcome)
 

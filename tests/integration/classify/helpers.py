@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import httpx
 from confluent_kafka import Producer
 
 from pipeline import wire
@@ -29,13 +30,23 @@ def send_deduped(settings: Settings, *events: AlertEvent) -> None:
     assert producer.flush(15) == 0
 
 
-def with_classification(settings: Settings, tmp_path: Path, rules_yaml: str, **knobs) -> Settings:
+def with_classification(settings: Settings, tmp_path: Path, rules_yaml: str, web_port: int | None = None,
+                        **knobs) -> Settings:
     rules_file = tmp_path / "classification.yaml"
     rules_file.write_text(rules_yaml)
     return settings.model_copy(update={
-        "worker": WorkerSettings(data_dir=tmp_path / "state"),
+        "worker": WorkerSettings(data_dir=tmp_path / "state", web_port=web_port),
         "classification": ClassificationSettings(rules_file=rules_file, **knobs),
     })
+
+
+def metric_value(port: int, sample: str) -> float:
+    """The value of one sample line of the worker's /metrics (0 when absent)."""
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    for line in text.splitlines():
+        if line.startswith(sample + " "):
+            return float(line.split()[-1])
+    return 0.0
 
 
 def by_alertname(records) -> dict[str, object]:

@@ -4,8 +4,15 @@ labels and as the classification record; an unreadable record goes to alerts.dlq
 from confluent_kafka import Producer
 
 from pipeline.devenv.components import Component
+from pipeline.devenv.process import free_port
 from pipeline.producer import durable_config
-from tests.integration.classify.helpers import by_alertname, deduped_event, send_deduped, with_classification
+from tests.integration.classify.helpers import (
+    by_alertname,
+    deduped_event,
+    metric_value,
+    send_deduped,
+    with_classification,
+)
 from tests.integration.helpers import settings_with_topology, wait_for_records
 
 RULES = """
@@ -21,7 +28,8 @@ classification:
 
 
 def test_rules_and_severity_defaults_reach_alerts_classified(kafka_bootstrap, tmp_path):
-    settings = with_classification(settings_with_topology(kafka_bootstrap, "classify"), tmp_path, RULES)
+    port = free_port()
+    settings = with_classification(settings_with_topology(kafka_bootstrap, "classify"), tmp_path, RULES, web_port=port)
 
     with Component("classify", ["worker", "classify"], settings, tmp_path / "logs") as worker:
         send_deduped(settings, deduped_event(alertname="PostgresDown", severity="warning"),
@@ -34,6 +42,7 @@ def test_rules_and_severity_defaults_reach_alerts_classified(kafka_bootstrap, tm
                                       describe=worker.log_tail, timeout=90)
         dead = wait_for_records(settings, "alerts.dlq", lambda rs: len(rs) >= 1, alive=worker.alive,
                                 describe=worker.log_tail)
+        assert metric_value(port, 'pipeline_classified_alerts_total{classified_by="rules"}') == 3
 
     alerts = by_alertname(classified)
     db = alerts["PostgresDown"]
