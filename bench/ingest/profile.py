@@ -151,22 +151,19 @@ def _short(filename: str) -> str:
 INCLUSIVE = [
     ("Bridge.ingest — the whole request in the app", ["pipeline/bridge/app.py:ingest"]),
     ("  Bridge._read_body", ["pipeline/bridge/app.py:_read_body"]),
-    ("  Bridge._parse (incl. normalize)", ["pipeline/bridge/app.py:_parse"]),
-    ("    read_alert → RawAlert model", ["pipeline/ingest/formats/alertmanager_alert.py:read_alert"]),
-    ("    normalize (per alert)", ["pipeline/ingest/normalize.py:normalize"]),
+    ("  Bridge._parse → records (fast path: read, normalize, encode)", ["pipeline/bridge/app.py:_parse"]),
+    ("    read_fields (labels, annotations, timestamps)", ["pipeline/ingest/formats/alertmanager_alert.py:read_fields"]),
+    ("    normalize_fields (per alert)", ["pipeline/ingest/normalize.py:normalize_fields"]),
     ("      check_limits", ["pipeline/ingest/validation.py:check_limits"]),
-    ("        go_quote (error text built for every valid pair)", ["pipeline/ingest/text.py:go_quote"]),
     ("      validate_alert", ["pipeline/ingest/validation.py:validate_alert"]),
-    ("      alert_fingerprint (FNV-1a byte loop)", ["pipeline/fingerprint.py:alert_fingerprint"]),
-    ("    fill_gaps (model_copy)", ["pipeline/ingest/normalize.py:fill_gaps"]),
+    ("      alert_fingerprint (C FNV-1a via cffi)", ["pipeline/fingerprint.py:alert_fingerprint"]),
+    ("    raw_alert_json (orjson)", ["pipeline/ingest/records.py:raw_alert_json"]),
     ("  Bridge._write", ["pipeline/bridge/app.py:_write"]),
-    ("    wire.encode", ["pipeline/wire/__init__.py:encode"]),
-    ("    DurableProducer.send_all (produce, futures)", ["pipeline/producer.py:send_all"]),
+    ("    DurableProducer._send (produce, one future per request)", ["pipeline/producer.py:_send"]),
     ("  metrics (prometheus_client)", ["prometheus_client/metrics.py:inc", "prometheus_client/metrics.py:observe",
                                       "prometheus_client/metrics.py:labels"]),
     ("Starlette's own code (self time in starlette/*)", ["self:starlette/"]),
-    ("_settle (one per delivered alert, via call_soon_threadsafe)", ["pipeline/producer.py:_settle"]),
-    ("asyncio.gather bookkeeping (_done_callback)", ["asyncio/tasks.py:_done_callback"]),
+    ("_settle (one per request, via call_soon_threadsafe)", ["pipeline/producer.py:_settle"]),
     ("idle: in the event loop's C code, nothing Python runnable", ["bench/ingest/profile.py:_run_loop"]),
 ]
 
@@ -251,49 +248,51 @@ def profile_bridge(settings: Settings, *, batch: int, concurrency: int, seconds:
 
 
 def micro_timings(bodies: Bodies, number: int = 20) -> list[tuple[str, float]]:
-    """Unprofiled µs per alert of the bridge's steps for one batch body (timeit with GC on, best of 5)."""
+    """Unprofiled µs per alert of the bridge's steps for one batch body (timeit with GC on, best of 5).
+
+    The fast path the bridge takes, then the model path it replaced (same validation, same bytes), for
+    comparison.
+    """
     from pipeline import wire
     from pipeline.fingerprint import alert_fingerprint
     from pipeline.ingest.formats import FORMATS
-    from pipeline.ingest.formats.alertmanager_alert import read_alert
-    from pipeline.ingest.normalize import fill_gaps, normalize
-    from pipeline.ingest.text import go_quote
+    from pipeline.ingest.formats.alertmanager_alert import read_fields
+    from pipeline.ingest.normalize import normalize_fields
+    from pipeline.ingest.records import raw_alert_json, wire_time
     from pipeline.ingest.validation import check_limits, validate_alert
-    from pipeline.producer import OutgoingRecord
 
     body = bodies.body(0)
     payload = orjson.loads(body)
     n = len(payload)
     now = datetime.now(timezone.utc)
     timeout = timedelta(minutes=5)
-    raws = [read_alert(item, source="prometheus", source_format="alertmanager-v2", received_at=now,
-                       with_status=False) for item in payload]
-    alerts = [normalize(raw, timeout) for raw in raws]
-    filled = [fill_gaps(raw, alert) for raw, alert in zip(raws, alerts)]
-    parse = FORMATS["alertmanager-v2"].parse
+    fields = [read_fields(item, False) for item in payload]
+    normalized = [normalize_fields(*f, now, timeout) for f in fields]
+    fmt = FORMATS["alertmanager-v2"]
 
     def per_alert(stmt) -> float:
         best = min(timeit.Timer(stmt, setup=gc.enable).repeat(number=number, repeat=5))  # GC on, as in the app
         return 1e6 * best / number / n
 
+    def model_path() -> list[bytes]:
+        return [wire.encode(a) for a in fmt.parse(payload, source="prometheus", received_at=now,
+                                                   resolve_timeout=timeout).alerts]
+
     return [
         ("orjson.loads (body)", per_alert(lambda: orjson.loads(body))),
-        ("alertmanager_v2.parse (all below, per alert)", per_alert(
-            lambda: parse(payload, source="prometheus", received_at=now, resolve_timeout=timeout))),
-        ("  read_alert → RawAlert", per_alert(lambda: [read_alert(
-            i, source="prometheus", source_format="alertmanager-v2", received_at=now, with_status=False)
-            for i in payload])),
-        ("  normalize", per_alert(lambda: [normalize(r, timeout) for r in raws])),
-        ("    check_limits", per_alert(lambda: [check_limits(r.labels, r.annotations, r.generator_url) for r in raws])),
-        ("      of which go_quote of every label/annotation name (2 per pair)", per_alert(
-            lambda: [go_quote(k) for r in raws for m in (r.labels, r.annotations) for k in m for _ in (0, 1)])),
-        ("    validate_alert", per_alert(lambda: [validate_alert(a.starts_at, a.ends_at, a.labels, a.annotations)
-                                                for a in alerts])),
-        ("    alert_fingerprint", per_alert(lambda: [alert_fingerprint(a.labels) for a in alerts])),
-        ("  fill_gaps", per_alert(lambda: [fill_gaps(r, a) for r, a in zip(raws, alerts)])),
-        ("wire.encode", per_alert(lambda: [wire.encode(a) for a in filled])),
-        ("OutgoingRecord + key", per_alert(lambda: [OutgoingRecord("t", (a.fingerprint or "").encode() or None, b"")
-                                                    for a in filled])),
+        ("alertmanager_v2.parse_records (all below, per alert)", per_alert(
+            lambda: fmt.parse_records(payload, source="prometheus", received_at=now, resolve_timeout=timeout,
+                                      max_record_bytes=262144))),
+        ("  read_fields", per_alert(lambda: [read_fields(item, False) for item in payload])),
+        ("  normalize_fields", per_alert(lambda: [normalize_fields(*f, now, timeout) for f in fields])),
+        ("    check_limits", per_alert(lambda: [check_limits(f[0], f[1], f[4]) for f in fields])),
+        ("    validate_alert", per_alert(lambda: [validate_alert(a.timing.starts_at, a.timing.ends_at, a.labels, f[1])
+                                                for a, f in zip(normalized, fields)])),
+        ("    alert_fingerprint", per_alert(lambda: [alert_fingerprint(a.labels) for a in normalized])),
+        ("  raw_alert_json + key", per_alert(lambda: [(raw_alert_json(a, f[1], None, "prometheus", "alertmanager-v2",
+                                                                      wire_time(now)), a.fingerprint.encode())
+                                                      for a, f in zip(normalized, fields)])),
+        ("before: model path (parse → RawAlert, normalize, fill_gaps → wire.encode)", per_alert(model_path)),
     ]
 
 
