@@ -72,10 +72,10 @@ def test_cli_apply_and_describe(settings, monkeypatch):
 
     first = runner.invoke(cli, ["topology", "apply"])
     assert first.exit_code == 0, first.output
-    assert "20 created, 0 unchanged, 0 drifted" in first.output
+    assert "19 created, 0 unchanged, 0 drifted" in first.output
     second = runner.invoke(cli, ["topology", "apply"])
     assert second.exit_code == 0, second.output
-    assert "0 created, 20 unchanged, 0 drifted" in second.output
+    assert "0 created, 19 unchanged, 0 drifted" in second.output
 
     described = runner.invoke(cli, ["topology", "describe"])
     assert described.exit_code == 0, described.output
@@ -93,7 +93,7 @@ def test_cli_apply_exits_3_while_drift_remains(settings, monkeypatch):
     result = CliRunner().invoke(cli, ["topology", "apply"])
     assert result.exit_code == 3, result.output
     assert f"DRIFT: {name} partitions: declared 6, cluster has 1" in result.output
-    assert "19 created, 0 unchanged, 1 drifted" in result.output
+    assert "18 created, 0 unchanged, 1 drifted" in result.output
 
 
 def test_apply_reports_an_unreachable_broker_clearly(monkeypatch):
