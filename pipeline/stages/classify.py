@@ -54,15 +54,6 @@ def rule_classified(event: AlertEvent, result: RuleResult) -> EnrichedAlert:
                          classification=result.classification)
 
 
-def classify_record(value: bytes | None, rules: ClassificationFile) -> Classified | Rejected:
-    """One deduped record to its classified form with the rules only, or why it cannot be one. Pure."""
-    event = decode_deduped(value)
-    if isinstance(event, Rejected):
-        return event
-    enriched = rule_classified(event, classify_by_rules(event.alert.labels, rules.classification))
-    return Classified(enriched.alert.fingerprint.encode(), wire.encode(enriched))
-
-
 class AlertClassifier:
     """Everything the stage does to one record; never raises for a bad alert or a failing service."""
 
