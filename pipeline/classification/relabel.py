@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from pipeline.classification.matching import MatcherList
 from pipeline.matchers import MatcherError, translate_go_regex
@@ -69,6 +69,7 @@ class ReplaceLabel(_Rule):
     regex: str = "(.*)"
     target: LabelName
     replacement: str = "$1"
+    _compiled: re.Pattern[str] = PrivateAttr()
 
     @field_validator("regex")
     @classmethod
@@ -90,12 +91,12 @@ class ReplaceLabel(_Rule):
             if int(name) > compiled.groups:
                 raise ValueError(f"replacement {self.replacement!r} refers to ${name}, "
                                  f"which the regex {self.regex!r} does not capture")
-        object.__setattr__(self, "_compiled", compiled)
+        self._compiled = compiled
         return self
 
     def apply(self, labels: dict[str, str]) -> None:
         joined = self.separator.join(labels.get(name, "") for name in self.source_labels)
-        found = self._compiled.match(joined)  # type: ignore[attr-defined]
+        found = self._compiled.match(joined)
         if found is None:
             return
         value = _EXPANSION.sub(lambda ref: _expand(ref, found), self.replacement)
@@ -115,18 +116,19 @@ class DropLabel(_Rule):
     action: Literal["drop_label"]
     labels: tuple[LabelName, ...] = ()
     regex: str | None = None
+    _compiled: re.Pattern[str] | None = PrivateAttr(None)
 
     @model_validator(mode="after")
     def _something_to_drop(self) -> DropLabel:
         if not self.labels and self.regex is None:
             raise ValueError("drop_label needs `labels` (names) or `regex` (names matching it)")
-        object.__setattr__(self, "_compiled", _compile_go(self.regex) if self.regex is not None else None)
+        self._compiled = _compile_go(self.regex) if self.regex is not None else None
         return self
 
     def apply(self, labels: dict[str, str]) -> None:
         for name in self.labels:
             labels.pop(name, None)
-        compiled = self._compiled  # type: ignore[attr-defined]
+        compiled = self._compiled
         if compiled is not None:
             for name in [n for n in labels if compiled.match(n)]:
                 del labels[name]

@@ -10,8 +10,10 @@ the other actions added. Existing annotations are kept unless an action says ``o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -191,9 +193,11 @@ async def _run_script(action: ScriptAction, alert: EnrichedAlert) -> dict[str, A
     try:
         stdout, stderr = await process.communicate(wire_json(alert))
     except BaseException:
-        # Timeout or cancellation: the script must not outlive the action.
+        # Timeout or cancellation: neither the script nor anything it started may outlive the action
+        # (it runs in its own session, so its process group is exactly that).
         if process.returncode is None:
-            process.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
             await process.wait()
         raise
     if process.returncode != 0:

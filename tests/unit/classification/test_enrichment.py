@@ -1,7 +1,9 @@
 """Enrichment: templates, triggers, and the engine with a mocked HTTP service and real scripts."""
 
 import asyncio
+import os
 import sys
+import time
 from datetime import datetime, timezone
 
 import httpx
@@ -229,3 +231,40 @@ def test_invalid_workflows_are_refused_at_start_up(text, fragment):
     with pytest.raises(ClassificationFileError) as caught:
         parse_classification_file(text, "wf.yaml")
     assert fragment in str(caught.value)
+
+
+def test_a_timed_out_script_is_killed_with_everything_it_started(tmp_path):
+    pid_file = tmp_path / "child.pid"
+    script = tmp_path / "spawn.py"
+    script.write_text(f"""
+import subprocess, time
+child = subprocess.Popen(["sleep", "30"])
+open({str(pid_file)!r}, "w").write(str(child.pid))
+time.sleep(30)
+""")
+    e = enricher(f"""workflows:
+  - name: s
+    actions: [{{type: script, command: ['{sys.executable}', '{script}'], timeout_s: 1}}]
+""")
+    out, seconds = asyncio.run(_timed(e, alert()))
+    assert out.enrichment_errors == ["s/0 script: no result within 1s"]
+    assert seconds < 5  # a surviving child holding the pipes would keep the action waiting
+    child = int(pid_file.read_text())
+    for _ in range(50):  # reaped by init shortly after the kill
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            break
+        if _zombie(child):
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError(f"child {child} of the script is still running")
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(")")[-1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
