@@ -70,3 +70,20 @@ def test_a_rule_decision_is_not_sent_to_the_model():
     out = wire.decode(EnrichedAlert, process(classifier("info"), record(alertname="PostgresDown")).value)
     assert (out.classification.classified_by, out.classification.priority) == ("rules", "P0")
     assert out.classification.team == "database"
+
+
+def test_the_shipped_example_file_adds_runbook_dashboard_and_trace_links():
+    from pipeline.classification.config import load_classification_file
+    from pipeline.paths import REPO_ROOT
+
+    shipped = load_classification_file(REPO_ROOT / "deploy" / "local" / "classification.yaml")
+    c = AlertClassifier(shipped, None, Enricher(shipped.workflows))
+    out = process(c, record(alertname="PostgresDown", trace_id="4bf92f3577b34da6a3ce929d0e0e4736"))
+    enriched = wire.decode(EnrichedAlert, out.value)
+    assert [link.url for link in enriched.links] == [
+        "https://runbooks.example.com/alerts/postgresdown",
+        "https://grafana.example.com/d/alerts?var-alertname=PostgresDown&var-namespace=all",
+        "https://jaeger.example.com/trace/4bf92f3577b34da6a3ce929d0e0e4736"]
+    assert enriched.enrichment_errors == []
+    quiet = wire.decode(EnrichedAlert, process(c, record(alertname="Watchdog")).value)
+    assert quiet.links == []  # P4: no workflow
