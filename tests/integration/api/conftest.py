@@ -16,7 +16,7 @@ from pipeline import wire
 from pipeline.models import Alert, EnrichedAlert
 from pipeline.producer import durable_config
 from tests.integration.bridge_harness import OPEN_SOURCES, running_bridge
-from tests.integration.helpers import settings_with_topology
+from tests.integration.helpers import CREATED_PREFIXES, drop_topics_with_prefixes, settings_with_topology
 
 AM_CONFIG = {
     "global": {"resolve_timeout": "5m"},
@@ -64,8 +64,13 @@ class EnrichedWriter:
 @pytest.fixture(scope="module")
 def api_settings(kafka_bootstrap, tmp_path_factory):
     settings = settings_with_topology(kafka_bootstrap, "api")
+    # Module-scoped: the topics must outlive the module's first test (tests/conftest.py drops what
+    # settings_with_topology registered after every test), so they are dropped here, at the end.
+    created = (kafka_bootstrap, settings.topics.prefix)
+    CREATED_PREFIXES.remove(created)
     config = write_am_config(tmp_path_factory.mktemp("amconfig"))
-    return settings.model_copy(update={"alertmanager_config": config})
+    yield settings.model_copy(update={"alertmanager_config": config})
+    drop_topics_with_prefixes([created])
 
 
 @pytest.fixture(scope="module")

@@ -129,6 +129,13 @@ def test_amtool_silence_add_query_expire(bridge, alerts, amtool_binary):
     silenced = json.loads(amtool(amtool_binary, bridge, "alert", "query", "-s", "-o", "json", "severity=critical"))
     assert [a["status"]["silencedBy"] for a in silenced] == [[silence_id]]
 
+    # `silence update` (GET, then POST with the id): same matchers and start, so updated in place
+    amtool(amtool_binary, bridge, "silence", "update", silence_id, "-d", "3h")  # (-q prints a Go pointer)
+    [updated] = json.loads(amtool(amtool_binary, bridge, "silence", "query", "-o", "json", "alertname=A"))
+    assert updated["id"] == silence_id
+    ends_at = updated["endsAt"]
+    assert datetime.fromisoformat(ends_at.replace("Z", "+00:00")) > datetime.now(timezone.utc) + timedelta(hours=2)
+
     amtool(amtool_binary, bridge, "silence", "expire", silence_id)
     assert silence_id not in amtool(amtool_binary, bridge, "silence", "query", "-q").split()
     assert silence_id in amtool(amtool_binary, bridge, "silence", "query", "--expired", "-q").split()
