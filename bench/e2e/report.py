@@ -1,0 +1,161 @@
+"""Markdown for bench.e2e: the tables of RESULTS.md."""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+
+from bench.ingest.__main__ import loadavg
+
+GIB_KIB = 1024 * 1024
+
+
+def _med(values):
+    values = [v for v in values if v == v]
+    return statistics.median(values) if values else float("nan")
+
+
+def _spread(values, fmt="{:.1f}"):
+    values = [v for v in values if v == v]
+    if not values:
+        return "—"
+    m = statistics.median(values)
+    return fmt.format(m) + (f" ({fmt.format(min(values))}–{fmt.format(max(values))})" if len(values) > 1 else "")
+
+
+def _rss_fit(rows):
+    """Slope KiB per alert and intercept from the RSS points (least squares on total RSS)."""
+    pts = [(r["active"], sum(r["rss_kib"].values())) for r in rows]
+    if len(pts) < 2:
+        return None
+    xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+    mx, my = statistics.fmean(xs), statistics.fmean(ys)
+    den = sum((x - mx) ** 2 for x in xs)
+    if not den:
+        return None
+    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / den
+    return slope, my - slope * mx
+
+
+def markdown(bench) -> str:
+    a = bench.args
+    lines = [f"# End-to-end benchmark: pipeline vs Alertmanager 0.25 — {bench.started:%Y-%m-%d %H:%M} UTC", "",
+             f"`python -m bench.e2e --repeats {a.repeats} --rates {','.join(map(str, a.rates))} --step-seconds "
+             f"{a.step_seconds:g} --rss-points {','.join(map(str, a.rss_points))}` — both targets up side by side "
+             "for the whole run, same routing (`group_by: [group]`, group_wait 0s, group_interval 5m, one webhook "
+             f"receiver in its own process), open-loop load in POSTs of {a.batch} alerts (as Prometheus batches) "
+             "from generator processes of their own; every alert new, send time in an annotation. The pipeline is "
+             "the bridge plus one worker per stage (normalize, dedup, classify, mute, route, group, sink), "
+             "memory:// table store, on the broker named below; the sink's per-target rate limit (default 10/s) "
+             "is lifted for the bench. Alertmanager keeps everything in memory.", ""]
+    busy = bench.machine_busy
+    if busy:
+        lines += [f"**The machine was loaded**: other engineers' tests ran on the same 2 cores; the whole machine was "
+                  f"{min(busy):.0f}–{max(busy):.0f}% busy (of 200%) during the latency windows. Figures are noisy; medians "
+                  "of the rounds with the range in brackets.", ""]
+
+    # --- latency
+    for rate in a.latency_rates:
+        rows_at = [r for r in bench.latency if r["rate"] == rate]
+        if not rows_at:
+            continue
+        lines += [f"## 1. Latency, bridge POST → webhook delivery, {rate:,.0f} alerts/s in "
+                  f"{int(rate * a.latency_seconds):,} groups ({a.latency_seconds:g} s, every alert opens its group)", "",
+                  "| target | round | delivered / sent | webhooks | p50 ms | p99 ms | max ms | POST p99 ms | machine busy |",
+                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+        for r in rows_at:
+            lines.append(f"| {r['target']} | {r['round']} | {r['delivered']:,} / {r['sent']:,} | {r['deliveries']:,} | "
+                         f"{r['p50']:.1f} | {r['p99']:.1f} | {r['max']:.0f} | {r['post_p99']:.1f} | {r['machine_busy']:.0f}% |")
+        lines.append("")
+        for t in ("pipeline", "alertmanager"):
+            rows = [r for r in rows_at if r["target"] == t]
+            if rows:
+                p99 = _med([r["p99"] for r in rows])
+                extra = (f" — target p99 ≤ 100 ms at 1,000/s: **{'met' if p99 <= 100 else 'not met'}**"
+                         if t == "pipeline" and rate == 1000 else "")
+                lines.append(f"- {t}: p50 {_spread([r['p50'] for r in rows])} ms, "
+                             f"p99 {_spread([r['p99'] for r in rows])} ms{extra}")
+        lines.append("")
+    lat_cpu = [r for r in bench.latency if r["target"] == "pipeline" and r["rate"] == a.latency_rates[0]]
+    if lat_cpu:
+        lines += ["CPU per 1,000 alerts during the pipeline's first-rate latency windows (ms, median of rounds; /proc):", "",
+                  "| process | CPU ms / 1k alerts |", "| --- | ---: |"]
+        for proc in lat_cpu[0]["cpu_s"]:
+            lines.append(f"| {proc} | {_med([1e6 * r['cpu_s'][proc] / max(1, r['sent']) for r in lat_cpu]):.0f} |")
+        total = _med([1e6 * sum(r["cpu_s"].values()) / max(1, r["sent"]) for r in lat_cpu])
+        am = [r for r in bench.latency if r["target"] == "alertmanager" and r["rate"] == a.latency_rates[0]]
+        am_ms = _med([1e6 * sum(r["cpu_s"].values()) / max(1, r["sent"]) for r in am]) if am else float("nan")
+        lines += [f"| **total pipeline (without broker)** | **{total:.0f}** |", f"| alertmanager | {am_ms:.0f} |", "",
+                  f"At {total:.0f} ms of CPU per 1,000 alerts the pipeline's processes alone need "
+                  f"{total / 10:.0f}% of one core per 1,000 alerts/s: on 2 cores the CPU ceiling is about "
+                  f"{2000 / total * 1000 if total else float('nan'):,.0f} alerts/s before the broker, generator and "
+                  f"neighbours take their share (Alertmanager: {am_ms:.0f} ms → ~{2000 / am_ms * 1000 if am_ms else 0:,.0f}/s).", ""]
+
+    # --- ladder
+    if bench.ladder:
+        lines += ["## 2. Sustained rate (offered rate stepped up; a target's ladder stops at its first failed step)", "",
+                  "| target | round | offered/s | answered/s | POST p99 ms | lag slope /s | max stage lag | drain s | machine busy | verdict |",
+                  "| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | --- |"]
+        for r in bench.ladder:
+            slope = f"{r['lag_slope']:+,.0f}" if r["lag_slope"] is not None else "—"
+            worst = f"{r['worst_stage']} {r['worst_lag']:,}" if r.get("worst_lag") is not None else "—"
+            drain = f"{r['drain_s']:.0f}" if "drain_s" in r else "—"
+            lines.append(f"| {r['target']} | {r['round']} | {r['rate']:,.0f} | {r['answered']:,.0f} | {r['post_p99']:.0f} | "
+                         f"{slope} | {worst} | {drain} | {r['machine_busy']:.0f}% | {'keeps up' if r['ok'] else '**falls behind**'} |")
+        lines.append("")
+        for t in ("pipeline", "alertmanager"):
+            best = []
+            for rnd in sorted({r["round"] for r in bench.ladder}):
+                ok = [r["rate"] for r in bench.ladder if r["target"] == t and r["round"] == rnd and r["ok"]]
+                best.append(max(ok, default=0))
+            extra = (f" — target ≥ 10,000 alerts/s: **{'met' if _med(best) >= 10000 else 'not met'}**" if t == "pipeline" else "")
+            lines.append(f"- {t}: highest step kept up, per round: {', '.join(f'{b:,}' for b in best)}{extra}")
+        lines.append("")
+
+    # --- RSS
+    if bench.rss:
+        lines += ["## 3. Memory: RSS with N active alerts (VmRSS; the bridge with its uvicorn children)", "",
+                  "| target | active alerts | RSS MiB per process | total MiB |", "| --- | ---: | --- | ---: |"]
+        for r in bench.rss:
+            per = ", ".join(f"{k} {v / 1024:.0f}" for k, v in r["rss_kib"].items())
+            note = " (after the sustained ladder)" if r.get("after_ladder") else ""
+            lines.append(f"| {r['target']} | {r['active']:,}{note} | {per} | {sum(r['rss_kib'].values()) / 1024:,.0f} |")
+        lines.append("")
+        for t in ("pipeline", "alertmanager"):
+            rows = [r for r in bench.rss if r["target"] == t and r["active"] >= 50_000]
+            fit = _rss_fit(rows)
+            if fit:
+                slope, icpt = fit
+                at_1m = (icpt + slope * 1_000_000) / GIB_KIB
+                extra = (f" — target ≤ 1 GiB: **{'met' if at_1m <= 1 else 'not met'} (extrapolated)**" if t == "pipeline" else "")
+                lines.append(f"- {t}: {slope * 1024:,.0f} bytes per active alert (least squares over the points ≥ 50k); "
+                             f"**extrapolated, not measured**: {at_1m:.2f} GiB at 1,000,000 active alerts{extra}")
+        if bench.rss:
+            lines.append("")
+
+    # --- profile
+    if bench.profile:
+        pc = bench.profile_cpu
+        lines += [f"## 4. Where the time goes: py-spy on every pipeline process at {a.profile_rate:,.0f} alerts/s "
+                  f"for {a.profile_seconds:g} s", "",
+                  "CPU seconds per process in the window ({:,} alerts), and py-spy's samples of the busy (non-idle) "
+                  "threads bucketed by the innermost frame that belongs to a bucket:".format(pc.get("alerts", 0)), ""]
+        lines += ["| process | CPU ms / 1k alerts | samples | top buckets | top own-time functions |",
+                  "| --- | ---: | ---: | --- | --- |"]
+        for name, prof in bench.profile.items():
+            cpu = 1e6 * pc["cpu_s"].get(name, 0) / max(1, pc.get("alerts", 1))
+            if "error" in prof:
+                lines.append(f"| {name} | {cpu:.0f} | — | py-spy failed: {prof['error'][:120]} | |")
+                continue
+            buckets = "; ".join(f"{k} {v:.0f}%" for k, v in prof["buckets"][:4])
+            top = "; ".join(f"`{k}` {v:.0f}%" for k, v in prof["self_top"][:5])
+            lines.append(f"| {name} | {cpu:.0f} | {prof['samples']:,} | {buckets} | {top} |")
+        lines.append("")
+
+    if bench.notes:
+        lines += ["## Notes", "", *[f"- {n}" for n in bench.notes], ""]
+    lines += ["## Machine and versions", "",
+              f"- {platform.platform()}, {os.cpu_count()} cores; load average before {bench.loadavg_before}, after {loadavg()}",
+              *[f"- {k}: {v}" for k, v in bench.versions.items()], f"- harness wall time: {bench.wall_s:.0f}s", ""]
+    return "\n".join(lines)
