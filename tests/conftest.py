@@ -127,9 +127,10 @@ def applied_topology(settings: Settings):
     return topology
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(autouse=True, scope="module")
 def _drop_test_topics():
-    """After each test, delete the topics it created (settings_with_topology, applied_topology)."""
+    """After each test module, delete the topics its tests and fixtures created (settings_with_topology,
+    the `settings` fixture). Per module, not per test: module-scoped fixtures share their topics."""
     yield
     from tests.integration.helpers import CREATED_PREFIXES, drop_topics_with_prefixes
 
