@@ -131,6 +131,10 @@ class WorkerSettings(Section):
     stream_buffer_maxsize: int = Field(
         4096, ge=1, description="Records buffered per partition between Kafka and the agent."
     )
+    producer_linger_ms: float = Field(
+        5.0, ge=0, le=1000,
+        description="How long a worker's producer waits to batch records, ms (latency per stage vs CPU).",
+    )
     session_timeout_s: float = Field(
         10.0, gt=1, le=300,
         description="Consumer-group session timeout: how long a crashed worker holds its partitions "

@@ -13,6 +13,13 @@ from pipeline.topology import Stage, Topology, load_topology
 log = logging.getLogger(__name__)
 
 
+def partition_of(key: bytes, partitions: int) -> int:
+    """The partition a keyed record or table entry lands in (Kafka's murmur2, as every producer here)."""
+    from aiokafka.partitioner import murmur2
+
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
 class StageApp:
     """A Faust app for one stage, with its declared topics resolved to cluster names."""
 
@@ -40,6 +47,9 @@ class StageApp:
             topic_allow_declare=False,
             topic_disable_leader=True,
             producer_acks=-1,
+            # Without linger every record is its own produce request (acks=all): the socket writes
+            # then dominate each stage's CPU. A few ms batch them at a latency cost per hop.
+            producer_linger=worker.producer_linger_ms / 1000.0,
             processing_guarantee="at_least_once",
             consumer_auto_offset_reset="earliest",
             stream_buffer_maxsize=worker.stream_buffer_maxsize,
@@ -103,6 +113,23 @@ class StageApp:
             name, default=None, partitions=partitions, use_partitioner=True,
             key_type=bytes, value_type=bytes,  # raw: the app serializes keys and values as raw bytes
         )
+
+    def owned_partitions(self, topic: str) -> set[int] | None:
+        """This worker's active partitions of a declared input topic; None while rebalancing or
+        recovering tables (timers must not act on state that is being handed over)."""
+        app = self.app
+        if app.rebalancing or not app.tables.recovery.completed.is_set():
+            return None
+        name = self.settings.topic(topic)
+        return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == name}
+
+    def owned_items(self, table: faust.Table, owned: set[int]):
+        """(key, value) of the table entries in ``owned`` partitions: a standby copy held for another
+        worker is not this worker's to act on."""
+        partitions = self.topology.topics[self.stage.inputs[0]].partitions
+        for key, value in list(table.items()):
+            if partition_of(key, partitions) in owned:
+                yield key, value
 
     def missing_topics(self) -> list[str]:
         """Declared topics of this stage (inputs, outputs, reads, table changelogs) absent on the cluster."""

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 from pipeline import wire
 from pipeline.dead_letters import Rejected
 from pipeline.dedup import apply, collectable, expire, expiry_due
-from pipeline.models import AlertEvent
+from pipeline.models import Alert, AlertEvent
 from pipeline.settings import Settings
 
 EXPIRY_SCAN_SECONDS = 0.5  # must be well under the shortest group_interval: resolution reaches groups as an event
@@ -24,6 +24,7 @@ class DedupOutcome:
     key: bytes
     stored: bytes          # the new table value (the merged AlertEvent)
     forward: bytes | None  # what goes to alerts.deduped, None when nothing downstream cares
+    check_at: datetime | None = None  # when the expiry timer must look at this alert next
 
 
 def dedup_record(value: bytes | None, stored: bytes | None, now: datetime) -> DedupOutcome | Rejected:
@@ -40,7 +41,7 @@ def dedup_record(value: bytes | None, stored: bytes | None, now: datetime) -> De
     # nothing. A sender's genuine re-send carries a new updated_at, so it still counts.
     replayed = existing is not None and applied.state == existing.alert
     forward = encoded if applied.change and not replayed else None
-    return DedupOutcome(incoming.alert.fingerprint.encode(), encoded, forward)
+    return DedupOutcome(incoming.alert.fingerprint.encode(), encoded, forward, next_check(applied.state))
 
 
 COLLECT = b""  # overdue_record's answer for "delete this alert's state"
@@ -48,6 +49,14 @@ COLLECT = b""  # overdue_record's answer for "delete this alert's state"
 # resolved alert that long here changes no decision (a re-send is "resolved", a return is "new"
 # either way) and bounds the table to what resolved in the last half hour.
 RESOLVED_RETENTION = timedelta(minutes=30)
+
+
+def next_check(alert: Alert) -> datetime | None:
+    """When the timer must look at a stored alert: a firing one at its endsAt (expiry), a resolved
+    one when it may be forgotten."""
+    if alert.ends_at is None:
+        return None
+    return alert.ends_at if alert.status == "firing" else alert.ends_at + RESOLVED_RETENTION
 
 
 def overdue_record(stored: bytes, now: datetime) -> bytes | None:
@@ -61,7 +70,13 @@ def overdue_record(stored: bytes, now: datetime) -> bytes | None:
     return None
 
 
+def stored_check(stored: bytes) -> datetime | None:
+    """``next_check`` of a table value (rebuilding the index after an assignment)."""
+    return next_check(wire.decode(AlertEvent, stored).alert)
+
+
 def run(settings: Settings) -> None:
+    from pipeline.due_index import DueIndex
     from pipeline.stages.app import StageApp
 
     stage = StageApp("dedup", settings)
@@ -69,6 +84,10 @@ def run(settings: Settings) -> None:
     deduped = stage.topic("alerts.deduped")
     state_topic = stage.topic("alerts.state")
     states = stage.table("alert_state")
+    # When each alert of this worker's partitions needs the timer next; rebuilt from the table when
+    # the assignment changes, so a tick costs what is due, not what is stored.
+    checks = DueIndex()
+    owned: set[int] | None = None
 
     @stage.app.agent(normalized, name="dedup")
     async def dedup_agent(stream):
@@ -79,25 +98,38 @@ def run(settings: Settings) -> None:
                 await stage.dead_letter(event, outcome)
                 continue
             states[outcome.key] = outcome.stored  # reassigned, so the changelog records it
+            checks.set(outcome.key, outcome.check_at)
             await state_topic.send(key=outcome.key, value=outcome.stored)
             if outcome.forward is not None:
                 await deduped.send(key=outcome.key, value=outcome.forward)
 
     @stage.app.timer(interval=EXPIRY_SCAN_SECONDS)
     async def expire_overdue():
-        # Scans this worker's partitions of the table. Cost grows with active alerts; an index by
-        # next expiry (rebuilt on partition assignment) is the next step for 1M-alert tables.
+        nonlocal owned
+        settled = stage.owned_partitions("alerts.normalized")
+        if settled is None:
+            return
         await stage.tables_ready()
+        if settled != owned:
+            checks.clear()
+            for key, stored in stage.owned_items(states, settled):
+                checks.set(key, stored_check(stored))
+            owned = settled
         now = datetime.now(timezone.utc)
-        for key, stored in list(states.items()):
+        for key in checks.pop_due(now):
+            stored = states.get(key)
+            if stored is None:
+                continue
             action = overdue_record(stored, now)
             if action is None:
+                checks.set(key, stored_check(stored))  # updated since it was indexed
                 continue
             if action is COLLECT:
                 del states[key]
                 await state_topic.send(key=key, value=None)  # tombstone: compaction forgets it too
                 continue
             states[key] = action
+            checks.set(key, stored_check(action))
             await state_topic.send(key=key, value=action)
             await deduped.send(key=key, value=action)
 

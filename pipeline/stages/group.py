@@ -43,13 +43,6 @@ def routed_alert(value: bytes | None) -> EnrichedAlert | Rejected:
     return event
 
 
-def partition_of(key: bytes, partitions: int) -> int:
-    """The partition a keyed record or table entry lands in (Kafka's murmur2, as every producer here)."""
-    from aiokafka.partitioner import murmur2
-
-    return (murmur2(key) & 0x7FFFFFFF) % partitions
-
-
 def run(settings: Settings) -> None:
     from pipeline.alertmanager_config import load_alertmanager_config
     from pipeline.stages.app import StageApp
@@ -63,8 +56,6 @@ def run(settings: Settings) -> None:
     notifications = stage.topic("notifications")
     tables = {GROUPS_TABLE: stage.table(GROUPS_TABLE), NFLOG_TABLE: stage.table(NFLOG_TABLE)}
     follower = TopicFollower(settings, [SILENCES_TOPIC, ALERT_STATE_TOPIC], "group")
-    routed_name = settings.topic("alerts.routed")
-    partitions = stage.topology.topics["alerts.routed"].partitions
     owned: set[int] | None = None  # input partitions whose groups are in memory
     maintenance = {"nflog": datetime.now(timezone.utc), "view": datetime.now(timezone.utc)}
 
@@ -84,18 +75,10 @@ def run(settings: Settings) -> None:
     def is_muted(alert: Alert, now: datetime) -> bool:
         return view.muting(alert.labels, now).muted
 
-    def assignment_settled() -> set[int] | None:
-        app = stage.app
-        if app.rebalancing or not app.tables.recovery.completed.is_set():
-            return None
-        return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == routed_name}
-
     def reload(now_owned: set[int]) -> None:
-        # Only this worker's active partitions: standby copies belong to another worker's groups.
         dispatcher.clear()
-        for key, value in list(tables[GROUPS_TABLE].items()):
-            if partition_of(key, partitions) in now_owned:
-                dispatcher.load(key.decode(), value, tables[NFLOG_TABLE].get(key))
+        for key, value in stage.owned_items(tables[GROUPS_TABLE], now_owned):
+            dispatcher.load(key.decode(), value, tables[NFLOG_TABLE].get(key))
         log.info("group: owning partitions %s, %s", sorted(now_owned), dict(dispatcher.stats()))
 
     @stage.app.agent(routed, name="group")
@@ -120,7 +103,7 @@ def run(settings: Settings) -> None:
         nonlocal owned
         if not follower.caught_up.is_set():
             return
-        settled = assignment_settled()
+        settled = stage.owned_partitions("alerts.routed")
         if settled is None:
             return
         await stage.tables_ready()

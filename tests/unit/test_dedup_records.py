@@ -4,7 +4,15 @@ from datetime import datetime, timedelta, timezone
 
 from pipeline import wire
 from pipeline.models import Alert, AlertEvent
-from pipeline.stages.dedup import COLLECT, DedupOutcome, Rejected, dedup_record, overdue_record
+from pipeline.stages.dedup import (
+    COLLECT,
+    RESOLVED_RETENTION,
+    DedupOutcome,
+    Rejected,
+    dedup_record,
+    overdue_record,
+    stored_check,
+)
 
 NOW = datetime(2026, 1, 1, 12, tzinfo=timezone.utc)
 
@@ -22,6 +30,14 @@ def test_new_alert_is_stored_and_forwarded():
     assert outcome.forward == outcome.stored
     assert wire.decode(AlertEvent, outcome.forward).change == "new"
     assert outcome.key == wire.decode(AlertEvent, outcome.stored).alert.fingerprint.encode()
+    assert outcome.check_at == NOW + timedelta(minutes=5)  # the expiry timer looks at it at endsAt
+
+
+def test_the_timer_looks_at_a_resolved_alert_when_it_may_be_forgotten():
+    firing = dedup_record(encoded(NOW + timedelta(minutes=5)), None, NOW)
+    expired = overdue_record(firing.stored, NOW + timedelta(minutes=5))
+    assert stored_check(expired) == NOW + timedelta(minutes=5) + RESOLVED_RETENTION
+    assert overdue_record(expired, NOW + timedelta(minutes=5) + RESOLVED_RETENTION) is COLLECT
 
 
 def test_refresh_is_stored_but_not_forwarded_and_a_change_is():
