@@ -112,6 +112,9 @@ class ConnectorConfig(BaseModel):
 class Connector(ABC):
     kind: ClassVar[str]  # "slack", "webhook", ... (the config list name without "_configs")
     config_model: ClassVar[type[ConnectorConfig]]
+    # The target's documented sending rate per target_key (deliveries/s); None: the sink's default.
+    # Keeping under it avoids the 429s and bans the target would answer with.
+    rate_per_s: ClassVar[float | None] = None
 
     def __init__(self, config: ConnectorConfig, receiver: str, index: int = 0) -> None:
         self.config = config

@@ -217,7 +217,9 @@ class SinkSettings(Section):
         "tier uncounted, so a slow target never holds up the others.",
     )
     rate_per_target_s: float = Field(
-        10.0, gt=0, description="Token bucket rate per target, deliveries per second."
+        200.0, gt=0,
+        description="Token bucket rate per target, deliveries per second; targets with a documented "
+        "limit (Slack and Telegram 1/s, Discord 2.5/s) use theirs when lower.",
     )
     burst_per_target: int = Field(20, ge=1, description="Token bucket size per target.")
     max_local_wait_s: float = Field(

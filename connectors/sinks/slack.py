@@ -124,6 +124,7 @@ def sibling_method(url: str, method: str) -> str:
 
 class SlackConnector(Connector):
     kind: ClassVar[str] = "slack"
+    rate_per_s = 1.0  # Slack: about 1 message per second per channel
     config_model: ClassVar[type[ConnectorConfig]] = SlackConfig
     config: SlackConfig
 

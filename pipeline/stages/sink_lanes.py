@@ -83,10 +83,11 @@ class Ledger(Protocol):
 class Lane:
     """One target: its queue, workers, bucket and breaker."""
 
-    def __init__(self, target_key: str, settings: SinkSettings, now: float):
+    def __init__(self, target_key: str, settings: SinkSettings, now: float, rate_per_s: float | None = None):
         self.target_key = target_key
         self.queue: asyncio.Queue[Job] = asyncio.Queue(settings.queue_per_target)
-        self.bucket = TokenBucket(settings.rate_per_target_s, settings.burst_per_target, now)
+        self.bucket = TokenBucket(min(rate_per_s or settings.rate_per_target_s, settings.rate_per_target_s),
+                                  settings.burst_per_target, now)
         self.breaker = CircuitBreaker(settings.breaker_failures, settings.breaker_cooldown_s)
         self.workers: list[asyncio.Task] = []
 
@@ -109,7 +110,7 @@ class Deliverer:
     # -- intake (never blocks on a target) ---------------------------------------------------------
     async def dispatch(self, job: Job) -> None:
         """Queue ``job`` in its target's lane; jobs that cannot be delivered at all go to the DLQ."""
-        lane = self._lane(job.connector.target_key)
+        lane = self._lane(job.connector.target_key, job.connector.rate_per_s)
         try:
             lane.queue.put_nowait(job)
         except asyncio.QueueFull:
@@ -124,10 +125,10 @@ class Deliverer:
         dead = DeadLetter(error_class, reason, job.retry.after_failure(reason, _utcnow()))
         await self._send_dead_letter(job, dead, "(none)")
 
-    def _lane(self, target_key: str) -> Lane:
+    def _lane(self, target_key: str, rate_per_s: float | None = None) -> Lane:
         lane = self.lanes.get(target_key)
         if lane is None:
-            lane = self.lanes[target_key] = Lane(target_key, self.settings, self.clock())
+            lane = self.lanes[target_key] = Lane(target_key, self.settings, self.clock(), rate_per_s)
             lane.workers = [asyncio.create_task(self._work(lane), name=f"sink-lane-{target_key}-{i}")
                             for i in range(self.settings.concurrency_per_target)]
         return lane

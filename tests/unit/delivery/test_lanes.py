@@ -223,3 +223,14 @@ def test_a_long_retry_after_pauses_the_target_and_sends_the_next_record_to_a_lon
         assert {r[1]: r[0] for r in output.records} == {b"n1": "notifications.retry.30s",
                                                           b"n2": "notifications.retry.30s"}
     asyncio.run(scenario())
+
+
+def test_a_lane_keeps_to_the_targets_documented_rate_when_lower():
+    from connectors.sinks.slack import SlackConnector
+    from connectors.sinks.webhook import WebhookConnector
+    from pipeline.stages.sink_lanes import Lane
+
+    settings = SinkSettings(rate_per_target_s=200)
+    assert Lane("slack:x", settings, 0.0, SlackConnector.rate_per_s).bucket.rate == 1.0
+    assert Lane("webhook:x", settings, 0.0, WebhookConnector.rate_per_s).bucket.rate == 200
+    assert Lane("slack:x", SinkSettings(rate_per_target_s=0.5), 0.0, 1.0).bucket.rate == 0.5
