@@ -135,6 +135,11 @@ class WorkerSettings(Section):
         5.0, ge=0, le=1000,
         description="How long a worker's producer waits to batch records, ms (latency per stage vs CPU).",
     )
+    output_delivery_timeout_s: float = Field(
+        120.0, ge=5,
+        description="How long a stage's output record may wait for the broker's acknowledgement "
+        "(librdkafka retries meanwhile); past it the worker stops and re-reads the input.",
+    )
     session_timeout_s: float = Field(
         10.0, gt=1, le=300,
         description="Consumer-group session timeout: how long a crashed worker holds its partitions "

@@ -61,6 +61,7 @@ class StageApp:
             web_host="127.0.0.1",
         )
         self._dlq = self.topic("alerts.dlq")
+        self._output = None
 
     def topic(self, name: str) -> faust.TopicT:
         """A declared topic as raw bytes in and out (the stages do their own decoding)."""
@@ -71,8 +72,29 @@ class StageApp:
             key_serializer="raw", value_serializer="raw", allow_empty=True,
         )
 
-    async def dead_letter(self, event, rejected: Rejected) -> None:
-        """Send the event being processed to alerts.dlq: original key, value and headers, plus why."""
+    @property
+    def output(self):
+        """The confluent-kafka output of agents that read ``stream.noack()`` (see stages/output.py)."""
+        if self._output is None:
+            import atexit
+
+            from pipeline.stages.output import StageOutput
+
+            async def stop_worker(reason: str) -> None:
+                await self.app.crash(RuntimeError(reason))
+
+            self._output = StageOutput(self.settings, stop_worker)
+            atexit.register(self._output.close)  # in-flight records out before the process ends
+        return self._output
+
+    def out(self, topic: str, key: bytes | None, value: bytes | None, headers=None) -> tuple:
+        """One output record of a declared topic, for ``output.emit``."""
+        if topic not in self.topology.topics:
+            raise ValueError(f"topic {topic!r} is not declared in {self.topology.source}")
+        return (self.settings.topic(topic), key, value, headers)
+
+    def dead_letter_record(self, event, rejected: Rejected) -> tuple:
+        """The alerts.dlq record for the event being processed: original key, value, headers, and why."""
         message = event.message
         log.warning("%s dead-letters %s[%d]@%d: %s", self.stage.name, message.topic, message.partition,
                     message.offset, rejected.reason)
@@ -82,7 +104,12 @@ class StageApp:
             topic=message.topic, partition=message.partition, offset=message.offset,
             original_headers=list(original.items()) if isinstance(original, dict) else list(original),
         )
-        await self._dlq.send(key=event.key, value=event.value, headers=headers)
+        return self.out("alerts.dlq", event.key, event.value, headers)
+
+    async def dead_letter(self, event, rejected: Rejected) -> None:
+        """Send the event being processed to alerts.dlq (agents that send through Faust)."""
+        _topic, key, value, headers = self.dead_letter_record(event, rejected)
+        await self._dlq.send(key=key, value=value, headers=headers)
 
     def table(self, name: str) -> faust.Table:
         """A declared table of this stage: raw bytes keys and values, changelog from the topology."""

@@ -89,19 +89,22 @@ def run(settings: Settings) -> None:
     checks = DueIndex()
     owned: set[int] | None = None
 
+    output = stage.output
+
     @stage.app.agent(normalized, name="dedup")
     async def dedup_agent(stream):
         await stage.tables_ready()
-        async for event in stream.events():
+        async for event in stream.noack().events():
             outcome = dedup_record(event.value, states.get(event.key), datetime.now(timezone.utc))
             if isinstance(outcome, Rejected):
-                await stage.dead_letter(event, outcome)
+                await output.emit(event, [stage.dead_letter_record(event, outcome)])
                 continue
             states[outcome.key] = outcome.stored  # reassigned, so the changelog records it
             checks.set(outcome.key, outcome.check_at)
-            await state_topic.send(key=outcome.key, value=outcome.stored)
+            records = [stage.out("alerts.state", outcome.key, outcome.stored)]
             if outcome.forward is not None:
-                await deduped.send(key=outcome.key, value=outcome.forward)
+                records.append(stage.out("alerts.deduped", outcome.key, outcome.forward))
+            await output.emit(event, records)
 
     @stage.app.timer(interval=EXPIRY_SCAN_SECONDS)
     async def expire_overdue():

@@ -44,20 +44,21 @@ def run(settings: Settings) -> None:
     view = MutingView.from_config(config)
     stage = StageApp("mute", settings)
     classified = stage.topic("alerts.classified")
-    muted = stage.topic("alerts.muted")
     follower = TopicFollower(settings, [SILENCES_TOPIC, ALERT_STATE_TOPIC], "mute")
+
+    output = stage.output
 
     @stage.app.agent(classified, name="mute")
     async def mute_agent(stream):
         if not follower.caught_up.is_set():
             await wait_until_caught_up(follower, "mute")
-        async for event in stream.events():
+        async for event in stream.noack().events():
             view.apply_all(follower.drain())
             outcome = mute_record(event.value, view, datetime.now(timezone.utc))
             if isinstance(outcome, Rejected):
-                await stage.dead_letter(event, outcome)
+                await output.emit(event, [stage.dead_letter_record(event, outcome)])
                 continue
-            await muted.send(key=outcome[0], value=outcome[1])
+            await output.emit(event, [stage.out("alerts.muted", *outcome)])
 
     @stage.app.timer(interval=60.0)
     async def collect_garbage():

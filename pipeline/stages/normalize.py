@@ -107,23 +107,25 @@ def run(settings: Settings) -> None:
     stage = StageApp("normalize", settings)
     add_metrics_page(stage.app)
     raw_topic = stage.topic("alerts.raw")
-    normalized_topic = stage.topic("alerts.normalized")
     resolve_timeout = global_resolve_timeout(settings.alertmanager_config)
     max_bytes = settings.max_record_bytes
 
+    output = stage.output
+
     @stage.app.agent(raw_topic, name="normalize")
     async def normalize_agent(stream):
-        async for event in stream.events():
+        async for event in stream.noack().events():
             message = event.message
             received = datetime.fromtimestamp(message.timestamp, timezone.utc)
             outcome = normalize_record(event.value, timestamp=received,
                                        resolve_timeout=resolve_timeout, max_bytes=max_bytes,
                                        relabel_rules=relabel_rules)
             if isinstance(outcome, Normalized):
-                await normalized_topic.send(key=outcome.key, value=outcome.value)
+                await output.emit(event, [stage.out("alerts.normalized", outcome.key, outcome.value)])
             elif isinstance(outcome, DroppedAlert):
                 RELABEL_DROPPED.labels(rule=f"{outcome.rule_index}:{outcome.action}").inc()
+                await output.emit(event, [])
             else:
-                await stage.dead_letter(event, outcome)
+                await output.emit(event, [stage.dead_letter_record(event, outcome)])
 
     stage.run()

@@ -54,18 +54,18 @@ def run(settings: Settings) -> None:
     tree = load_alertmanager_config(settings.alertmanager_config).routing_tree()
     stage = StageApp("route", settings)
     muted = stage.topic("alerts.muted")
-    routed_topic = stage.topic("alerts.routed")
-    enriched_topic = stage.topic("alerts.enriched")
+
+    output = stage.output
 
     @stage.app.agent(muted, name="route")
     async def route_agent(stream):
-        async for event in stream.events():
+        async for event in stream.noack().events():
             outcome = route_record(event.value, tree)
             if isinstance(outcome, Rejected):
-                await stage.dead_letter(event, outcome)
+                await output.emit(event, [stage.dead_letter_record(event, outcome)])
                 continue
-            for key, value in outcome.routed:
-                await routed_topic.send(key=key, value=value)
-            await enriched_topic.send(key=outcome.fingerprint, value=outcome.enriched)
+            records = [stage.out("alerts.routed", key, value) for key, value in outcome.routed]
+            records.append(stage.out("alerts.enriched", outcome.fingerprint, outcome.enriched))
+            await output.emit(event, records)
 
     stage.run()
