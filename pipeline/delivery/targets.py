@@ -28,6 +28,11 @@ class Targets:
     def __len__(self) -> int:
         return len(self._by_integration)
 
+    async def aclose(self) -> None:
+        """Release what connectors hold (SMTP connections, the Kafka sink's producer) at shutdown."""
+        for connector in self._by_integration.values():
+            await connector.aclose()
+
     def for_notification(self, notification: Notification) -> Connector:
         connector = self._by_integration.get((notification.receiver, notification.integration))
         if connector is None:

@@ -145,7 +145,12 @@ def run(settings: Settings) -> None:
         pending = await topics[topic].send(key=key, value=value, headers=headers)
         await pending  # the broker's acknowledgement (acks=all)
 
-    runtime = SinkRuntime(settings, policy, load_targets(settings), send)
+    targets = load_targets(settings)
+    runtime = SinkRuntime(settings, policy, targets, send)
+
+    @stage.app.on_before_shutdown.connect
+    async def close_connectors(app, **_kwargs) -> None:
+        await targets.aclose()
 
     @stage.app.agent(topics[MAIN_TOPIC], name="sink-notifications")
     async def deliver_notifications(stream):
