@@ -41,6 +41,8 @@ def durable_config(kafka: KafkaSettings, delivery_timeout_s: float, **overrides:
         "enable.idempotence": True,
         "linger.ms": 2,
         "compression.type": "lz4",
+        # Notifications carry their whole group (`dlq replay` re-sends them); topics allow 16 MiB.
+        "message.max.bytes": 16 * 1024 * 1024,
         # Java's partitioner, as Faust (aiokafka) and Java clients use: one key, one partition,
         # whoever writes it. Stage tables rely on that (pipeline.stages.app.StageApp.table).
         "partitioner": "murmur2_random",

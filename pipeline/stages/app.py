@@ -47,6 +47,8 @@ class StageApp:
             topic_allow_declare=False,
             topic_disable_leader=True,
             producer_acks=-1,
+            # Table values and notifications grow with a group (topology: LARGE_RECORD_BYTES).
+            producer_max_request_size=16 * 1024 * 1024,
             # Without linger every record is its own produce request (acks=all): the socket writes
             # then dominate each stage's CPU. A few ms batch them at a latency cost per hop.
             producer_linger=worker.producer_linger_ms / 1000.0,

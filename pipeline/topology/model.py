@@ -138,6 +138,11 @@ def parse_topology(document: dict[str, Any], source: str = "<memory>") -> Topolo
         raise TopologyError(f"{source}: {exc}") from exc
 
 
+# Records that grow with a group's size (table values, notifications) may be this large; Kafka's
+# default 1 MB would refuse a group of a few thousand alerts (StageApp raises the producers' limit too).
+LARGE_RECORD_BYTES = str(16 * 1024 * 1024)
+
+
 def changelog_topic_name(stage: Stage, table: str) -> str:
     """Faust's name for a table's changelog: ``<app id>-<table>-changelog`` (app id = consumer group)."""
     return f"{stage.consumer_group}-{table}-changelog"
@@ -157,6 +162,8 @@ def _changelog_topics(stages, topics: dict[str, TopicSpec], defaults: dict[str, 
                 key="table key", schema=None, partitions=topics[stage.inputs[0]].partitions,
                 replication_factor=defaults.get("replication_factor", 1), retention_ms=-1,
                 cleanup_policy="compact",
+                # A table value can be a whole aggregation group: thousands of alerts, megabytes.
+                config={"max.message.bytes": LARGE_RECORD_BYTES},
             )
     return derived
 
