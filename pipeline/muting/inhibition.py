@@ -258,6 +258,17 @@ class Inhibitor:
         any rule (and so was stored)."""
         return self._put(alert.fingerprint, alert.labels, alert.ends_at)
 
+    def observe_fields(self, fingerprint: str, labels: Mapping[str, str], ends_at: datetime | None) -> bool:
+        """``observe`` from an alert's fields, for callers that read them without building an Alert."""
+        return self._put(fingerprint, labels, ends_at)
+
+    def concerns(self, fingerprint: str, labels: Mapping[str, str]) -> bool:
+        """Could observing this alert change anything: is it a stored source, or would it be one?
+        Lets a caller skip decoding the many alerts that are no rule's source."""
+        if fingerprint in self._sources:
+            return True
+        return any(cache.rule.source_matchers.matches(labels) for cache in self._caches)
+
     def _put(self, fingerprint: str, labels: Mapping[str, str], ends_at: datetime | None) -> bool:
         old = self._sources.get(fingerprint)
         if old is not None:

@@ -16,6 +16,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import orjson
+
 from pipeline import wire
 from pipeline.models import AlertEvent, Silence
 from pipeline.muting.inhibition import InhibitRule, Inhibitor
@@ -48,6 +50,11 @@ class MutingView:
         self.inhibitor = Inhibitor(inhibit_rules)
         self.skipped = 0  # unreadable records, logged and counted, never fatal
 
+    @property
+    def topics(self) -> list[str]:
+        """What to follow: alert states only when some inhibit rule needs sources."""
+        return [SILENCES_TOPIC, ALERT_STATE_TOPIC] if self.inhibitor.rules else [SILENCES_TOPIC]
+
     def apply(self, topic: str, key: bytes | None, value: bytes | None) -> None:
         if topic == SILENCES_TOPIC:
             self._apply_silence(key, value)
@@ -77,6 +84,21 @@ class MutingView:
     def _apply_alert(self, value: bytes | None) -> None:
         if value is None:  # tombstone: dedup forgot a long-resolved alert; gc drops resolved sources
             return
+        if not self.inhibitor.rules:
+            return
+        # Every alert's state passes here, few are inhibition sources: read the labels with orjson
+        # and build the model only for those (dedup writes JSON; Avro records take the full path).
+        if value[:1] == b"{":
+            try:
+                alert = orjson.loads(value)["alert"]
+                fingerprint, labels, ends_at = alert["fingerprint"], alert["labels"], alert.get("ends_at")
+                if not self.inhibitor.concerns(fingerprint, labels):
+                    return
+                self.inhibitor.observe_fields(fingerprint, labels,
+                                              datetime.fromisoformat(ends_at) if ends_at else None)
+                return
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+                pass  # not what dedup writes: let the full decode say what is wrong
         try:
             event = wire.decode(AlertEvent, value)
         except wire.WireError as exc:

@@ -26,7 +26,7 @@ from pipeline.dead_letters import Rejected
 from pipeline.grouping.dispatcher import GROUPS_TABLE, NFLOG_TABLE, Dispatcher, UnknownRoute
 from pipeline.grouping.nflog import MAINTENANCE_INTERVAL
 from pipeline.models import Alert, EnrichedAlert
-from pipeline.muting.view import ALERT_STATE_TOPIC, GC_INTERVAL, SILENCES_TOPIC, MutingView
+from pipeline.muting.view import GC_INTERVAL, MutingView
 from pipeline.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ def run(settings: Settings) -> None:
     routed = stage.topic("alerts.routed")
     notifications = stage.topic("notifications")
     tables = {GROUPS_TABLE: stage.table(GROUPS_TABLE), NFLOG_TABLE: stage.table(NFLOG_TABLE)}
-    follower = TopicFollower(settings, [SILENCES_TOPIC, ALERT_STATE_TOPIC], "group")
+    follower = TopicFollower(settings, view.topics, "group")
     owned: set[int] | None = None  # input partitions whose groups are in memory
     maintenance = {"nflog": datetime.now(timezone.utc), "view": datetime.now(timezone.utc)}
 

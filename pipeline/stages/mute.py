@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from pipeline import wire
 from pipeline.dead_letters import Rejected
 from pipeline.models import EnrichedAlert
-from pipeline.muting.view import ALERT_STATE_TOPIC, SILENCES_TOPIC, MutingView
+from pipeline.muting.view import MutingView
 from pipeline.settings import Settings
 
 
@@ -44,7 +44,7 @@ def run(settings: Settings) -> None:
     view = MutingView.from_config(config)
     stage = StageApp("mute", settings)
     classified = stage.topic("alerts.classified")
-    follower = TopicFollower(settings, [SILENCES_TOPIC, ALERT_STATE_TOPIC], "mute")
+    follower = TopicFollower(settings, view.topics, "mute")
 
     output = stage.output
 

@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 from pipeline import wire
 from pipeline.amconfig import parse_config
 from pipeline.dead_letters import Rejected
-from pipeline.models import Alert, EnrichedAlert, Matcher, Silence
+from pipeline.models import Alert, AlertEvent, EnrichedAlert, Matcher, Silence
 from pipeline.muting.view import MutingView
 from pipeline.stages.app import partition_of
 from pipeline.stages.group import routed_alert
@@ -94,3 +94,20 @@ def test_partition_of_matches_kafka_murmur2():
     # Values from Kafka's Java client (Utils.murmur2 & 0x7fffffff % n) for these keys.
     assert partition_of(b"abc", 6) == (479470107 & 0x7FFFFFFF) % 6
     assert {partition_of(str(i).encode(), 6) for i in range(100)} == set(range(6))
+
+
+def test_view_reads_only_the_alert_states_that_can_inhibit():
+    view = MutingView.from_config(CONFIG)
+    assert view.topics == ["silences", "alerts.state"]
+    plain = enriched({"alertname": "Slow", "service": "db", "severity": "warning"})
+    view.apply("alerts.state", b"k", wire.encode(plain))
+    assert len(view.inhibitor) == 0  # no rule's source: not stored
+    source = enriched({"alertname": "Down", "service": "db", "severity": "critical"})
+    state = AlertEvent(alert=source.alert, source="t", source_format="direct", received_at=NOW)
+    view.apply("alerts.state", b"k", wire.encode_avro(state))  # Avro records take the full decode
+    assert len(view.inhibitor) == 1
+    resolved = enriched({"alertname": "Down", "service": "db", "severity": "critical"},
+                        ends_at=NOW - timedelta(seconds=1))
+    view.apply("alerts.state", b"k", wire.encode(resolved))  # a known source's update is applied
+    assert view.muting({"alertname": "Slow", "service": "db", "severity": "warning"}, NOW).inhibited_by == []
+    assert MutingView.from_config(parse_config("route: {receiver: r}\nreceivers: [{name: r}]")).topics == ["silences"]
