@@ -18,6 +18,7 @@ every silence before it decides a notification is not muted.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import datetime, timezone
 
@@ -58,6 +59,7 @@ def run(settings: Settings) -> None:
     follower = TopicFollower(settings, view.topics, "group")
     owned: set[int] | None = None  # input partitions whose groups are in memory
     maintenance = {"nflog": datetime.now(timezone.utc), "view": datetime.now(timezone.utc)}
+    flushing = asyncio.Lock()
 
     def ensure_loaded(group_key: str) -> None:
         if not dispatcher.loaded(group_key):
@@ -97,9 +99,20 @@ def run(settings: Settings) -> None:
                 await stage.dead_letter(event, Rejected("UnknownRoute", str(exc)))
                 continue
             store(writes)
+            due = dispatcher.next_due()
+            if due is not None and due <= datetime.now(timezone.utc):
+                # group_wait 0 or an old alert: flush now rather than at the next tick.
+                await flush_due_groups()
+
+    async def flush_due_groups() -> None:
+        async with flushing:  # the tick and the agent's immediate flushes never interleave
+            await flush()
 
     @stage.app.timer(interval=settings.group.tick_s)
-    async def flush_due_groups():
+    async def tick() -> None:
+        await flush_due_groups()
+
+    async def flush():
         nonlocal owned
         if not follower.caught_up.is_set():
             return
