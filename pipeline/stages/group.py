@@ -33,6 +33,9 @@ from pipeline.settings import Settings
 log = logging.getLogger(__name__)
 
 
+FLUSH_BATCH_S = 0.005
+
+
 def routed_alert(value: bytes | None) -> EnrichedAlert | Rejected:
     """Decode one alerts.routed record; it must carry exactly the route it was routed to. Pure."""
     try:
@@ -59,7 +62,7 @@ def run(settings: Settings) -> None:
     follower = TopicFollower(settings, view.topics, "group")
     owned: set[int] | None = None  # input partitions whose groups are in memory
     maintenance = {"nflog": datetime.now(timezone.utc), "view": datetime.now(timezone.utc)}
-    flushing = asyncio.Lock()
+    wake = asyncio.Event()
 
     def ensure_loaded(group_key: str) -> None:
         if not dispatcher.loaded(group_key):
@@ -101,16 +104,25 @@ def run(settings: Settings) -> None:
             store(writes)
             due = dispatcher.next_due()
             if due is not None and due <= datetime.now(timezone.utc):
-                # group_wait 0 or an old alert: flush now rather than at the next tick.
-                await flush_due_groups()
+                wake.set()  # group_wait 0 or an old alert: the flusher goes now, not at the next tick
 
-    async def flush_due_groups() -> None:
-        async with flushing:  # the tick and the agent's immediate flushes never interleave
-            await flush()
-
-    @stage.app.timer(interval=settings.group.tick_s)
-    async def tick() -> None:
-        await flush_due_groups()
+    @stage.app.task
+    async def flusher() -> None:
+        # Runs beside the agent: a flush waits for the broker's acks while the agent keeps inserting,
+        # and the next flush takes every group that came due meanwhile in one batch.
+        while True:
+            try:
+                await asyncio.wait_for(wake.wait(), timeout=settings.group.tick_s)
+            except asyncio.TimeoutError:
+                pass
+            if wake.is_set():
+                await asyncio.sleep(FLUSH_BATCH_S)  # let a burst of due groups gather into one flush
+            wake.clear()
+            try:
+                await flush()
+            except Exception:  # noqa: BLE001 - a bad flush must not stop every later one
+                log.exception("group: flush failed; retrying at the next tick")
+                await asyncio.sleep(settings.group.tick_s)
 
     async def flush():
         nonlocal owned
