@@ -9,6 +9,7 @@ import time
 from datetime import datetime, timezone
 
 import httpx
+import pytest
 import yaml
 from confluent_kafka import Producer
 
@@ -79,6 +80,9 @@ class AlertmanagerSilences:
         self.ids[key] = response.json()["silenceID"]
 
 
+# Wall-clock windows of 0.5 s on a shared 2-core machine: one rerun absorbs a scheduling hiccup; a real
+# mismatch fails both runs (the report lists every missed window).
+@pytest.mark.flaky(reruns=1, only_rerun=["AssertionError"])
 def test_pipeline_matches_alertmanager_side_by_side(kafka_bootstrap, tmp_path):
     scenarios = all_scenarios()
     collector = WebhookCollector().start()

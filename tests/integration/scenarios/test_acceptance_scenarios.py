@@ -6,6 +6,7 @@ import time
 from datetime import datetime, timezone
 
 import httpx
+import pytest
 from confluent_kafka import Producer
 
 from pipeline import wire
@@ -57,6 +58,9 @@ def run_timeline(pipeline, scenarios, base: float) -> list[str]:
     return late
 
 
+# Wall-clock windows of 0.5 s on a shared 2-core machine: one rerun absorbs a scheduling hiccup; a real
+# mismatch fails both runs (the report lists every missed window).
+@pytest.mark.flaky(reruns=1, only_rerun=["AssertionError"])
 def test_alertmanager_acceptance_scenarios(kafka_bootstrap, tmp_path):
     scenarios = all_scenarios()
     collector = WebhookCollector().start()
