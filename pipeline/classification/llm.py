@@ -19,7 +19,7 @@ import httpx
 import orjson
 
 from pipeline.classification.answer_cache import LruCache, RedisAnswerCache
-from pipeline.classification.breaker import CircuitBreaker
+from pipeline.circuit_breaker import CircuitBreaker
 from pipeline.classification.llm_answer import AnswerError, LlmAnswer, parse_completion
 from pipeline.classification.llm_config import LlmPromptConfig
 from pipeline.classification.signature import alert_signature, stable_labels
@@ -96,7 +96,7 @@ class LlmClassifier:
             async with asyncio.timeout(self.settings.llm_timeout_s):
                 answer = await self._ask_with_retries(labels, annotations)
         except asyncio.CancelledError:
-            self.breaker.trial_in_flight = False  # a cancelled trial must not leave the breaker half-open forever
+            self.breaker.release_probe()  # a cancelled trial must not leave the breaker half-open forever
             raise
         except TimeoutError:
             problem = f"no answer within {self.settings.llm_timeout_s:g}s"

@@ -36,7 +36,7 @@ from typing import Protocol
 from connectors.base import Connector, DeliveryContext, Outcome
 from pipeline.dead_letters import dead_letter_headers
 from pipeline.delivery import ledger, metrics
-from pipeline.delivery.breaker import CircuitBreaker
+from pipeline.circuit_breaker import CircuitBreaker
 from pipeline.delivery.headers import RetryState, with_retry_state
 from pipeline.delivery.ratelimit import TokenBucket
 from pipeline.delivery.retry import DeadLetter, RetryLater, RetryPolicy

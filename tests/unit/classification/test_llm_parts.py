@@ -5,7 +5,7 @@ import orjson
 import pytest
 
 from pipeline.classification.answer_cache import LruCache
-from pipeline.classification.breaker import CircuitBreaker
+from pipeline.circuit_breaker import BreakerState, CircuitBreaker
 from pipeline.classification.combine import wants_llm, with_llm_outcome
 from pipeline.classification.config import parse_classification_file
 from pipeline.classification.llm import LlmOutcome
@@ -69,7 +69,7 @@ def test_responses_without_a_valid_answer_are_refused(body):
 
 
 def test_breaker_opens_after_five_consecutive_failures_and_tries_again_after_the_reset_time():
-    breaker = CircuitBreaker(failure_threshold=5, reset_after_s=30)
+    breaker = CircuitBreaker(failure_threshold=5, cooldown_s=30)
     for now in range(4):
         assert breaker.allow(now)
         breaker.record_failure(now)
@@ -77,13 +77,13 @@ def test_breaker_opens_after_five_consecutive_failures_and_tries_again_after_the
     for now in range(10, 15):
         assert breaker.allow(now)
         breaker.record_failure(now)
-    assert breaker.state(15) == "open" and not breaker.allow(15) and not breaker.allow(43.9)
-    assert breaker.state(44) == "half-open"
+    assert breaker.state(15) is BreakerState.OPEN and not breaker.allow(15) and not breaker.allow(43.9)
+    assert breaker.state(44) is BreakerState.HALF_OPEN
     assert breaker.allow(44) and not breaker.allow(44.1)  # one trial at a time
     breaker.record_failure(45)  # the trial failed: open for another full period
     assert not breaker.allow(74) and breaker.allow(75)
     breaker.record_success()
-    assert breaker.state(75) == "closed" and breaker.allow(75) and breaker.allow(75)
+    assert breaker.state(75) is BreakerState.CLOSED and breaker.allow(75) and breaker.allow(75)
 
 
 def test_lru_keeps_the_most_recently_used_and_expires_entries():

@@ -2,7 +2,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from pipeline.delivery.breaker import BreakerState, CircuitBreaker
+from pipeline.circuit_breaker import BreakerState, CircuitBreaker
 from pipeline.delivery.headers import (ATTEMPTS, FIRST_FAILURE, LAST_ERROR, TIER, RetryState, read_retry_state,
                                        with_retry_state, without_retry_state)
 from pipeline.delivery.ledger import LedgerEntry, Verdict, delivered, pending, verdict

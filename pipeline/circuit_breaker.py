@@ -1,13 +1,15 @@
-"""Circuit breaker per target: stop calling an endpoint that keeps failing.
+"""A circuit breaker: stop calling an endpoint that keeps failing. Pure: the clock is passed in.
 
 Closed: every call goes through; ``failure_threshold`` consecutive failures open it. Open: no call
-until ``cooldown_s`` passed, records go to the next retry tier instead (counted as an attempt, so a
-dead endpoint still ends in the DLQ after the last tier). Half-open: one probe call at a time; its
-success closes the breaker, its failure opens it for another cool-down.
+until ``cooldown_s`` passed. Half-open: one probe call at a time; its success closes the breaker, its
+failure opens it for another cool-down.
 
-What counts: retryable failures other than 429 (timeouts, connection errors, 5xx). A 429 is the
-target's rate limit (the token bucket handles it) and a permanent 4xx means the endpoint is up and
-refused this one payload; both count as the endpoint answering.
+Callers decide what counts as a failure and what to do while it is open:
+
+- the sink (per target): retryable failures other than 429 count (a 429 is the target's rate limit,
+  a permanent 4xx means the endpoint answered); while open, records go to the next retry tier,
+  counted as an attempt, so a dead endpoint still ends in the DLQ after the last tier;
+- the LLM classifier: any failed request counts; while open the rules stand, at no latency.
 """
 
 from __future__ import annotations
@@ -30,6 +32,10 @@ class CircuitBreaker:
         self._failures = 0
         self._opened_at: float | None = None
         self._probe_in_flight = False
+
+    @property
+    def consecutive_failures(self) -> int:
+        return self._failures
 
     def state(self, now: float) -> BreakerState:
         if self._opened_at is None:
