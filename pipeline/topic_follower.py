@@ -18,9 +18,10 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
 from pipeline.kafka_clients import RDKAFKA_LOGGER
 from pipeline.settings import Settings
@@ -36,18 +37,26 @@ class FollowedRecord:
 
 
 class TopicFollower:
-    def __init__(self, settings: Settings, topics: list[str], name: str, max_queue: int = 1_000_000):
+    """Reads ``topics`` whole, forever, in a thread. By default records are queued for ``drain()``;
+    with ``apply`` they are handed to it in the follower thread (the owner then guards its state)."""
+
+    def __init__(self, settings: Settings, topics: list[str], name: str, max_queue: int = 1_000_000,
+                 apply: Callable[[str, bytes | None, bytes | None], None] | None = None,
+                 on_caught_up: Callable[[], None] | None = None, poll_timeout_s: float = 0.2):
         self.settings = settings
         self.topics = list(topics)
         self.name = name
         self._cluster_names = {settings.topic(t): t for t in self.topics}
         self._queue: collections.deque[FollowedRecord] = collections.deque()
         self._max_queue = max_queue
+        self._apply = apply
+        self._on_caught_up = on_caught_up
+        self._poll_timeout_s = poll_timeout_s
         self._room = threading.Condition()
         self.caught_up = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.error: BaseException | None = None
+        self.error: str | None = None  # the last problem while (re)connecting, for readiness reports
 
     def start(self) -> TopicFollower:
         self._thread = threading.Thread(target=self._run, name=f"follower-{self.name}", daemon=True)
@@ -79,70 +88,84 @@ class TopicFollower:
     def _consumer(self) -> Consumer:
         return Consumer({
             **self.settings.kafka.client_config(),
-            # A reader, never a member of a stage's group: nothing is committed.
-            "group.id": f"pipeline-follower-{self.name}-{uuid.uuid4().hex[:8]}",
+            # A reader, never a member of a stage's group: nothing is committed (librdkafka wants an id).
+            "group.id": f"{self.settings.topics.prefix}follower-{self.name}-{uuid.uuid4().hex[:8]}",
             "enable.auto.commit": False,
             "enable.auto.offset.store": False,
+            "enable.partition.eof": True,  # reaching the end must not depend on a record to read
             "auto.offset.reset": "earliest",
             "logger": RDKAFKA_LOGGER,
         })
 
     def _run(self) -> None:
-        try:
-            self._follow()
-        except BaseException as exc:  # noqa: BLE001 - reported to the owner, who decides
-            self.error = exc
-            log.exception("follower %s stopped", self.name)
+        # A broker restart or a missing topic is not the end: reconnect and read from the beginning
+        # again (applying a record twice is harmless: every view keeps the latest value per key).
+        while not self._stop.is_set():
+            consumer = None
+            try:
+                consumer = self._consumer()
+                ends = self._assign(consumer)
+                self.error = None
+                self._follow(consumer, ends)
+            except Exception as exc:  # noqa: BLE001 - reported through ``error``; we retry
+                self.error = f"{type(exc).__name__}: {exc}"
+                log.warning("follower %s: %s; retrying", self.name, self.error)
+                self._stop.wait(1.0)
+            finally:
+                if consumer is not None:
+                    consumer.close()
 
-    def _follow(self) -> None:
-        consumer = self._consumer()
-        try:
-            metadata = consumer.list_topics(timeout=self.settings.kafka.request_timeout_s)
-            partitions = []
-            for cluster_name in self._cluster_names:
-                topic = metadata.topics.get(cluster_name)
-                if topic is None or topic.error is not None:
-                    raise RuntimeError(f"topic {cluster_name} not found; run `pipeline topology apply`")
-                partitions += [TopicPartition(cluster_name, p, OFFSET_BEGINNING) for p in topic.partitions]
-            # The end offsets now: reading up to them means the view holds everything written before.
-            remaining: dict[tuple[str, int], int] = {}
-            for tp in partitions:
-                low, high = consumer.get_watermark_offsets(tp, timeout=self.settings.kafka.request_timeout_s)
-                if high > low:
-                    remaining[(tp.topic, tp.partition)] = high
-            consumer.assign(partitions)
-            if not remaining:
-                self.caught_up.set()
-            while not self._stop.is_set():
-                self._wait_for_room()
-                message = consumer.poll(0.2)
-                if message is None:
-                    self._check_positions(consumer, remaining)
-                    continue
-                if message.error() is not None:
-                    if message.error().code() != KafkaError._PARTITION_EOF:
-                        log.warning("follower %s: %s", self.name, message.error())
-                    continue
-                self._queue.append(FollowedRecord(self._cluster_names[message.topic()], message.key(),
-                                                  message.value()))
-                end = remaining.get((message.topic(), message.partition()))
-                if end is not None and message.offset() + 1 >= end:
-                    del remaining[(message.topic(), message.partition())]
-                    if not remaining:
-                        self.caught_up.set()
-        finally:
-            consumer.close()
+    def _assign(self, consumer: Consumer) -> dict[tuple[str, int], int]:
+        """Every partition from the beginning; returns the end offsets now (reading up to them means
+        the view holds everything written before the follower started)."""
+        timeout = self.settings.kafka.request_timeout_s
+        partitions: list[TopicPartition] = []
+        for cluster_name in self._cluster_names:
+            topic = consumer.list_topics(cluster_name, timeout=timeout).topics.get(cluster_name)
+            if topic is None or topic.error is not None or not topic.partitions:
+                raise RuntimeError(f"topic {cluster_name} not found; run `pipeline topology apply`")
+            partitions += [TopicPartition(cluster_name, p, OFFSET_BEGINNING) for p in topic.partitions]
+        ends: dict[tuple[str, int], int] = {}
+        for tp in partitions:
+            low, high = consumer.get_watermark_offsets(tp, timeout=timeout, cached=False)
+            if high > low:
+                ends[(tp.topic, tp.partition)] = high
+        consumer.assign(partitions)
+        return ends
 
-    def _check_positions(self, consumer: Consumer, remaining: dict[tuple[str, int], int]) -> None:
-        # Compaction or transaction markers can leave the last offsets without a record to read.
-        if not remaining or self.caught_up.is_set():
-            return
-        positions = consumer.position([TopicPartition(t, p) for t, p in remaining])
-        for tp in positions:
-            if tp.offset >= 0 and tp.offset >= remaining[(tp.topic, tp.partition)]:
-                del remaining[(tp.topic, tp.partition)]
-        if not remaining:
-            self.caught_up.set()
+    def _follow(self, consumer: Consumer, ends: dict[tuple[str, int], int]) -> None:
+        pending = dict(ends)
+        if not pending:
+            self._reached_the_end()
+        while not self._stop.is_set():
+            self._wait_for_room()
+            for message in consumer.consume(num_messages=1000, timeout=self._poll_timeout_s):
+                error = message.error()
+                place = (message.topic(), message.partition())
+                if error is not None:
+                    if error.code() == KafkaError._PARTITION_EOF:
+                        if place in pending and message.offset() >= pending[place]:
+                            del pending[place]
+                    elif error.fatal() or error.code() in (KafkaError.UNKNOWN_TOPIC_OR_PART,
+                                                           KafkaError._UNKNOWN_TOPIC):
+                        raise KafkaException(error)
+                    else:
+                        log.debug("follower %s: %s", self.name, error.str())
+                    continue
+                topic = self._cluster_names[message.topic()]
+                if self._apply is not None:
+                    self._apply(topic, message.key(), message.value())
+                else:
+                    self._queue.append(FollowedRecord(topic, message.key(), message.value()))
+                if place in pending and message.offset() + 1 >= pending[place]:
+                    del pending[place]
+            if not pending and not self.caught_up.is_set():
+                self._reached_the_end()
+
+    def _reached_the_end(self) -> None:
+        self.caught_up.set()
+        if self._on_caught_up is not None:
+            self._on_caught_up()
 
     def _wait_for_room(self) -> None:
         # Back-pressure: a stalled owner must not make the follower buffer a whole topic in memory.
@@ -158,9 +181,8 @@ async def wait_until_caught_up(follower: TopicFollower, what: str, poll_s: float
     started = time.monotonic()
     warned = False
     while not follower.caught_up.is_set():
-        if follower.error is not None:
-            raise RuntimeError(f"{what}: follower failed: {follower.error}") from follower.error
         if not warned and time.monotonic() - started > 30:
-            log.warning("%s: still reading %s to the end", what, ", ".join(follower.topics))
+            log.warning("%s: still reading %s to the end (%s)", what, ", ".join(follower.topics),
+                        follower.error or "no error")
             warned = True
         await asyncio.sleep(poll_s)

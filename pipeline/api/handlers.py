@@ -582,12 +582,19 @@ def create_api(settings: Any, writer: Any, config: AlertmanagerConfig | None = N
                write_timeout_s: float | None = None) -> AlertmanagerApi:
     """The API with its view and the Kafka follower feeding it, for the bridge process."""
     from pipeline.alertmanager_config import load_alertmanager_config
-    from pipeline.api.view import ViewFollower
+    from pipeline.api.view import ALERTS_TOPIC, SILENCES_TOPIC
+    from pipeline.topic_follower import TopicFollower
 
     path = Path(settings.alertmanager_config)
     config = config or load_alertmanager_config(path)
     view = ApiView(config)
-    follower = ViewFollower(settings, view)
+
+    def caught_up() -> None:
+        log.info("API view caught up: %d silences, %d active alerts", len(view.silencer), len(view))
+        view.ready.set()
+
+    follower = TopicFollower(settings, [SILENCES_TOPIC, ALERTS_TOPIC], "api-view", apply=view.apply_raw,
+                             on_caught_up=caught_up)
     timeout = write_timeout_s if write_timeout_s is not None else settings.bridge.ack_timeout_s
     return AlertmanagerApi(
         view, writer, settings.topic("silences"), config_text=path.read_text(encoding="utf-8"),

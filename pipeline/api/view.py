@@ -1,7 +1,8 @@
 """The Alertmanager API's materialized view: every silence and every active alert, kept in memory.
 
 Fed from two topics, read whole (every partition, from the beginning, no consumer group commits) by a
-background thread (:class:`ViewFollower`), so every bridge process and replica sees everything:
+background thread (:class:`~pipeline.topic_follower.TopicFollower`, applying records in its thread),
+so every bridge process and replica sees everything:
 
 * ``silences`` (compacted, key = silence id): the latest record per id; a tombstone deletes.
 * ``alerts.enriched`` (key = fingerprint): the latest :class:`~pipeline.models.EnrichedAlert` per
@@ -22,21 +23,16 @@ from __future__ import annotations
 
 import logging
 import threading
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
-
 from pipeline import wire
 from pipeline.amconfig import AlertmanagerConfig
-from pipeline.kafka_clients import RDKAFKA_LOGGER
 from pipeline.models import Alert, EnrichedAlert, Silence
 from pipeline.muting.inhibition import InhibitRule, Inhibitor
 from pipeline.muting.silences import DEFAULT_RETENTION, SilenceError, Silencer
 from pipeline.routing import Route
-from pipeline.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -185,97 +181,3 @@ class ApiView:
 
     def __len__(self) -> int:
         return len(self._alerts)
-
-
-class ViewFollower:
-    """Reads ``silences`` and ``alerts.enriched`` whole into an :class:`ApiView`, in a thread."""
-
-    def __init__(self, settings: Settings, view: ApiView, poll_timeout_s: float = 0.2) -> None:
-        self.settings = settings
-        self.view = view
-        self.poll_timeout_s = poll_timeout_s
-        self._names = {settings.topic(t): t for t in (SILENCES_TOPIC, ALERTS_TOPIC)}
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.error: str | None = None  # last problem, for /readyz
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="api-view", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def _consumer(self) -> Consumer:
-        return Consumer({
-            **self.settings.kafka.client_config(),
-            # A group id is mandatory for librdkafka; nothing is ever committed to it.
-            "group.id": f"{self.settings.topics.prefix}api-view-{uuid.uuid4().hex[:8]}",
-            "enable.auto.commit": False,
-            "enable.auto.offset.store": False,
-            "enable.partition.eof": True,
-            "auto.offset.reset": "earliest",
-            "logger": RDKAFKA_LOGGER,
-        })
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            consumer = None
-            try:
-                consumer = self._consumer()
-                targets = self._assign(consumer)
-                self.error = None
-                self._follow(consumer, targets)
-            except Exception as exc:  # noqa: BLE001 - keep following; the reason shows on /readyz
-                self.error = f"{type(exc).__name__}: {exc}"
-                log.warning("API view: %s; retrying", self.error)
-                self._stop.wait(1.0)
-            finally:
-                if consumer is not None:
-                    consumer.close()
-
-    def _assign(self, consumer: Consumer) -> dict[tuple[str, int], int]:
-        """Assign every partition from the beginning; return the end offsets to reach for readiness."""
-        timeout = self.settings.kafka.request_timeout_s
-        partitions: list[TopicPartition] = []
-        for cluster_name in self._names:
-            metadata = consumer.list_topics(cluster_name, timeout=timeout).topics[cluster_name]
-            if metadata.error is not None or not metadata.partitions:
-                raise RuntimeError(f"topic {cluster_name} is missing (run `pipeline topology apply`)")
-            partitions += [TopicPartition(cluster_name, p, OFFSET_BEGINNING) for p in metadata.partitions]
-        targets: dict[tuple[str, int], int] = {}
-        for tp in partitions:
-            low, high = consumer.get_watermark_offsets(tp, timeout=timeout, cached=False)
-            if high > low:
-                targets[(tp.topic, tp.partition)] = high
-        consumer.assign(partitions)
-        return targets
-
-    def _follow(self, consumer: Consumer, targets: dict[tuple[str, int], int]) -> None:
-        pending = dict(targets)
-        if not pending:
-            self.view.ready.set()
-        while not self._stop.is_set():
-            messages = consumer.consume(num_messages=1000, timeout=self.poll_timeout_s)
-            for message in messages:
-                err = message.error()
-                place = (message.topic(), message.partition())
-                if err is not None:
-                    if err.code() == KafkaError._PARTITION_EOF:
-                        if place in pending and message.offset() >= pending[place]:
-                            del pending[place]
-                    elif err.fatal() or err.code() in (KafkaError.UNKNOWN_TOPIC_OR_PART,
-                                                       KafkaError._UNKNOWN_TOPIC):
-                        raise KafkaException(err)
-                    else:
-                        log.debug("API view: %s", err.str())
-                    continue
-                self.view.apply_raw(self._names[message.topic()], message.key(), message.value())
-                if place in pending and message.offset() + 1 >= pending[place]:
-                    del pending[place]
-            if not pending and not self.view.ready.is_set():
-                log.info("API view caught up: %d silences, %d active alerts",
-                         len(self.view.silencer), len(self.view))
-                self.view.ready.set()
