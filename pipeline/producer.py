@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,6 +68,13 @@ class DurableProducer:
     def _poll_loop(self) -> None:
         while not self._closed.is_set():
             self._producer.poll(0.05)
+
+    def produce(self, topic: str, key: bytes | None, value: bytes | None, headers: Any,
+                on_delivery: Callable[[Any, Any], None]) -> None:
+        """Queue one record; ``on_delivery(error, message)`` runs on the poll thread when the broker
+        answers. For callers that track acknowledgements themselves (pipeline.stages.output).
+        Raises BufferError when the queue is full and KafkaException when librdkafka refuses."""
+        self._producer.produce(topic, value, key, headers=headers, on_delivery=on_delivery)
 
     async def send_all(self, records: Iterable[OutgoingRecord], timeout: float | None = None) -> None:
         """Write every record; return once all are acknowledged, else raise ProduceError."""

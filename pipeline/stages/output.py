@@ -14,13 +14,12 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-import threading
 from collections.abc import Sequence
 from typing import Any
 
-from confluent_kafka import KafkaException, Producer
+from confluent_kafka import KafkaException
 
-from pipeline.producer import durable_config
+from pipeline.producer import DurableProducer
 from pipeline.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -30,25 +29,16 @@ Record = tuple[str, bytes | None, bytes | None, Sequence[tuple[str, bytes]] | No
 
 class StageOutput:
     def __init__(self, settings: Settings, on_fatal):
-        self._settings = settings
-        self._producer = Producer(durable_config(
+        self._producer = DurableProducer(
             settings.kafka, settings.worker.output_delivery_timeout_s,
-            **{"linger.ms": settings.worker.producer_linger_ms,
-               "queue.buffering.max.messages": 200_000}))
+            **{"linger.ms": settings.worker.producer_linger_ms, "queue.buffering.max.messages": 200_000})
         self._on_fatal = on_fatal  # coroutine function(reason): stops the worker
         self._loop: asyncio.AbstractEventLoop | None = None
         # Acknowledged events, handed from the poll thread to the loop in batches: one wake-up of the
         # loop per batch of delivery reports, not one per event (that was a fifth of a stage's CPU).
         self._acked: collections.deque = collections.deque()
         self._drain_scheduled = False
-        self._closed = threading.Event()
-        self._poller = threading.Thread(target=self._poll, name="stage-output-acks", daemon=True)
-        self._poller.start()
         self.failed: str | None = None
-
-    def _poll(self) -> None:
-        while not self._closed.is_set():
-            self._producer.poll(0.05)
 
     async def emit(self, event: Any, records: Sequence[Record]) -> None:
         """Write ``records`` (cluster topic names); ack ``event`` once all are on the broker."""
@@ -63,8 +53,8 @@ class StageOutput:
         for topic, key, value, headers in records:
             while True:
                 try:
-                    self._producer.produce(topic, value, key, headers=list(headers) if headers else None,
-                                           on_delivery=pending.on_delivery)
+                    self._producer.produce(topic, key, value, list(headers) if headers else None,
+                                           pending.on_delivery)
                     break
                 except BufferError:
                     await asyncio.sleep(0.01)  # the broker is behind: wait instead of buffering more
@@ -92,10 +82,7 @@ class StageOutput:
                 self._loop.call_soon_threadsafe(lambda: asyncio.ensure_future(self._on_fatal(reason)))
 
     def close(self, timeout: float = 10.0) -> int:
-        remaining = self._producer.flush(timeout)
-        self._closed.set()
-        self._poller.join(timeout=1.0)
-        return remaining
+        return self._producer.close(timeout)
 
 
 class _Pending:
