@@ -4,7 +4,11 @@ process) delivering N notifications to T fake webhook receivers on a local uvico
 Figures, never assertions:
 - deliveries/s: N divided by the time from the first to the last delivery the fake target received;
 - latency added by the sink stage: target receive time minus the notification's produce time (the
-  Kafka hop into the sink, decoding, the ledger's two Redis writes, the HTTP call), p50 / p99.
+  Kafka hop into the sink, decoding, the ledger's two Redis writes, the HTTP call), p50 / p99;
+- CPU per delivery: the worker process's CPU time (user + system, all its threads, from
+  ``/proc/<pid>/stat``) from the first notification produced to the last one received, over N.
+  At a paced rate this includes the worker's idle ticks (a fair "cost at that rate"); in a burst it
+  is the saturated cost.
 
 Needs the broker and Redis (KAFKA_BOOTSTRAP_SERVERS, REDIS_URL as for the tests).
 """
@@ -13,8 +17,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -90,6 +96,12 @@ def notification(receiver: str, i: int) -> Notification:
                         created_at=now, integration="webhook/0")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` (every thread), seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -103,6 +115,8 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=0,
                         help="notifications/s to produce (0: one burst, measures throughput; a rate below "
                         "the throughput measures the latency the stage adds without a backlog)")
+    parser.add_argument("--py-spy", metavar="FILE", default="",
+                        help="record the worker with py-spy during the timed run (collapsed stacks to FILE)")
     args = parser.parse_args()
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:19092")
     redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:16379/0")
@@ -138,22 +152,35 @@ def main() -> None:
                     sys.exit("sink worker did not deliver the warm-up notification:\n" + worker.log_tail(60))
                 time.sleep(0.1)
 
+            # Built before the clock starts, so producing costs the bench little (it shares the machine).
+            batch = [notification(receivers[i % len(receivers)], i) for i in range(args.count)]
+            batch = [(n.group_key, n.id.encode(), wire.encode(n)) for n in batch]
+            topic = settings.topic("notifications")
             produced: dict[str, float] = {}
-            for i in range(args.count):
-                n = notification(receivers[i % len(receivers)], i)
-                produced[n.group_key] = time.time()
-                producer.produce(settings.topic("notifications"), key=n.id.encode(), value=wire.encode(n))
+            pid = worker.process.pid()
+            spy = None
+            if args.py_spy:
+                spy = subprocess.Popen(["py-spy", "record", "-p", str(pid), "-o", args.py_spy, "--format", "raw",
+                                        "--rate", "200", "--nonblocking"], stdout=subprocess.DEVNULL)
+                time.sleep(1)
+            cpu_start, wall_start = cpu_seconds(pid), time.time()
+            for i, (group_key, key, value) in enumerate(batch):
+                if args.rate:  # on a fixed schedule (no flush per record: linger.ms is 2)
+                    time.sleep(max(0.0, wall_start + i / args.rate - time.time()))
+                produced[group_key] = time.time()
+                producer.produce(topic, key=key, value=value)
                 producer.poll(0)
-                if args.rate:
-                    producer.flush(1)
-                    time.sleep(max(0.0, produced[n.group_key] + 1 / args.rate - time.time()))
             producer.flush(30)
             deadline = time.time() + 300
             while sum(1 for k in produced if k in target.received) < args.count:
                 if time.time() > deadline or not worker.alive():
                     sys.exit(f"only {sum(1 for k in produced if k in target.received)} of {args.count} delivered\n"
                              + worker.log_tail())
-                time.sleep(0.2)
+                time.sleep(0.05)
+            cpu_used, wall_used = cpu_seconds(pid) - cpu_start, time.time() - wall_start
+            if spy is not None:
+                spy.send_signal(signal.SIGINT)
+                spy.wait(30)
             metrics = httpx.get(f"http://127.0.0.1:{web_port}/metrics", timeout=10).text
 
         times = [target.received[k] for k in produced]
@@ -166,6 +193,8 @@ def main() -> None:
         print(f"deliveries/s: {args.count / span:,.0f} (first to last delivery {span:.2f}s)")
         print(f"added latency ms: p50 {statistics.median(latencies):.1f}  p99 {percentile(latencies, 0.99):.1f}  "
               f"max {max(latencies):.1f}  (produce -> target received; includes the backlog of a burst)")
+        print(f"worker CPU: {cpu_used:.2f}s in {wall_used:.2f}s ({cpu_used / wall_used:.0%} of a core); "
+              f"{cpu_used * 1000 / args.count:.3f} ms CPU per delivery")
         print(f"duplicates at the target: {target.duplicates}; sink_delivered_total on /metrics: {delivered_total:.0f}")
 
 
