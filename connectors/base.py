@@ -115,6 +115,9 @@ class Connector(ABC):
     # The target's documented sending rate per target_key (deliveries/s); None: the sink's default.
     # Keeping under it avoids the 429s and bans the target would answer with.
     rate_per_s: ClassVar[float | None] = None
+    # Whether ``render`` reads the group's thread memory: False spares the default ``deliver`` the
+    # ThreadStore lookup (a Redis round trip per delivery) and ``render`` gets ``thread=None``.
+    threaded: ClassVar[bool] = True
 
     def __init__(self, config: ConnectorConfig, receiver: str, index: int = 0) -> None:
         self.config = config
@@ -157,7 +160,7 @@ class Connector(ABC):
 
     async def deliver(self, notification: Notification, ctx: DeliveryContext) -> Outcome:
         """One attempt: render, send, classify. Transport errors and timeouts are retryable."""
-        thread = await ctx.threads.get(self.thread_key(notification))
+        thread = await ctx.threads.get(self.thread_key(notification)) if self.threaded else None
         request = self.render(notification, ctx, thread)
         try:
             response = await ctx.http.request(

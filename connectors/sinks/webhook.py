@@ -116,6 +116,7 @@ def signature_headers(secret: str, message_id: str, timestamp: int, body: bytes)
 class WebhookConnector(Connector):
     kind: ClassVar[str] = "webhook"
     config_model: ClassVar[type[ConnectorConfig]] = WebhookConfig
+    threaded: ClassVar[bool] = False  # the v4 payload is the same whatever came before
     config: WebhookConfig
 
     @property

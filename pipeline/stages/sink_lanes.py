@@ -81,7 +81,7 @@ class Ledger(Protocol):
 
 
 class Lane:
-    """One target: its queue, workers, bucket and breaker."""
+    """One target: its queue, workers, bucket and breaker (and its metrics' label children, looked up once)."""
 
     def __init__(self, target_key: str, settings: SinkSettings, now: float, rate_per_s: float | None = None):
         self.target_key = target_key
@@ -90,6 +90,10 @@ class Lane:
                                   settings.burst_per_target, now)
         self.breaker = CircuitBreaker(settings.breaker_failures, settings.breaker_cooldown_s)
         self.workers: list[asyncio.Task] = []
+        self.queued = metrics.QUEUED.labels(target_key)
+        self.delivered = metrics.DELIVERED.labels(target_key)
+        self.latency = metrics.LATENCY.labels(target_key)
+        self.breaker_state = metrics.BREAKER_STATE.labels(target_key)
 
 
 class Deliverer:
@@ -117,7 +121,7 @@ class Deliverer:
             metrics.REQUEUED.labels(lane.target_key).inc()
             await self._send_retry(job, self.policy.requeue(job.retry, job.source_topic), lane.target_key)
             return
-        metrics.QUEUED.labels(lane.target_key).set(lane.queue.qsize())
+        lane.queued.set(lane.queue.qsize())
 
     async def reject(self, job: Job, error_class: str, reason: str) -> None:
         """A record that names no known target or is not a notification: straight to the DLQ."""
@@ -141,19 +145,23 @@ class Deliverer:
 
     # -- one lane worker ---------------------------------------------------------------------------
     async def _work(self, lane: Lane) -> None:
+        # One context per worker, so one HTTP client per worker (see pipeline.stages.sink): a worker
+        # runs one delivery at a time, and only ``now`` changes from one delivery to the next.
+        ctx = self.context()
         while True:
             job = await lane.queue.get()
-            metrics.QUEUED.labels(lane.target_key).set(lane.queue.qsize())
+            lane.queued.set(lane.queue.qsize())
             try:
-                await self._handle(lane, job)
+                ctx.now = _utcnow()
+                await self._handle(lane, job, ctx)
             except asyncio.CancelledError:
                 raise
             except Exception:  # a bug must not kill the lane; the record stays unacked (redelivered)
                 log.exception("sink: unexpected error on %s[%d]@%d", *job.origin)
             finally:
-                metrics.BREAKER_STATE.labels(lane.target_key).set(int(lane.breaker.state(self.clock())))
+                lane.breaker_state.set(int(lane.breaker.state(self.clock())))
 
-    async def _handle(self, lane: Lane, job: Job) -> None:
+    async def _handle(self, lane: Lane, job: Job, ctx: DeliveryContext) -> None:
         if not lane.breaker.allow(self.clock()):
             await self._retry(job, lane, f"{job.connector.kind}: circuit open after repeated failures")
             return
@@ -169,7 +177,7 @@ class Deliverer:
         if entry is None:
             lane.breaker.release_probe()
             return
-        await self._attempt(lane, job, entry)
+        await self._attempt(lane, job, entry, ctx)
 
     async def _claim(self, lane: Lane, job: Job) -> ledger.LedgerEntry | None:
         """Our pending ledger entry, or None when the job was settled otherwise (skipped, requeued,
@@ -208,18 +216,17 @@ class Deliverer:
                 return None
         raise RuntimeError(f"delivery ledger entry of {notification_id} keeps changing")
 
-    async def _attempt(self, lane: Lane, job: Job, entry: ledger.LedgerEntry) -> None:
+    async def _attempt(self, lane: Lane, job: Job, entry: ledger.LedgerEntry, ctx: DeliveryContext) -> None:
         connector, notification = job.connector, job.notification
         started = self.clock()
-        outcome = await self._call(connector, notification)
-        metrics.LATENCY.labels(lane.target_key).observe(self.clock() - started)
+        outcome = await self._call(connector, notification, ctx)
+        lane.latency.observe(self.clock() - started)
         if outcome.kind == "delivered":
             lane.breaker.record_success()
             await self._durably(lambda: self.ledger.mark_delivered(notification.id, ledger.delivered(self.wall_clock())))
             if outcome.thread_state:
-                ctx = self.context()
                 await self._durably(lambda: ctx.threads.put(connector.thread_key(notification), outcome.thread_state))
-            metrics.DELIVERED.labels(lane.target_key).inc()
+            lane.delivered.inc()
             job.done()
             return
         if outcome.kind == "retryable" and outcome.status_code != 429:
@@ -237,10 +244,11 @@ class Deliverer:
             await self._send_dead_letter(job, self.policy.after_permanent(job.retry, outcome.reason, _utcnow()),
                                          lane.target_key)
 
-    async def _call(self, connector: Connector, notification: Notification) -> Outcome:
+    async def _call(self, connector: Connector, notification: Notification, ctx: DeliveryContext) -> Outcome:
         try:
-            return await asyncio.wait_for(connector.deliver(notification, self.context()), self.attempt_timeout_s)
-        except asyncio.TimeoutError:
+            async with asyncio.timeout(self.attempt_timeout_s):  # no task per call, unlike wait_for
+                return await connector.deliver(notification, ctx)
+        except TimeoutError:
             return Outcome.retryable(f"{connector.kind}: no outcome within {self.attempt_timeout_s:g}s")
         except Exception as exc:  # a connector bug: retried (a fixed release can still deliver it)
             log.exception("sink: connector %s failed", connector.kind)
