@@ -6,6 +6,8 @@
 - ``breaker``: circuit breaker per target;
 - ``ledger``: what the delivery ledger's entry for a notification means for the next attempt;
 - ``replay``: reading, filtering and re-sending ``notifications.dlq`` (the ``pipeline dlq`` commands).
+- ``batching``: group commit (asyncio, no I/O of its own): the ledger writes of deliveries that reach
+  the same point together go out as one Redis pipeline.
 
 The Faust stage that runs them is ``pipeline.stages.sink``.
 """

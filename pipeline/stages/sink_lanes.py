@@ -25,6 +25,7 @@ PagerDuty's dedup_key, then see it once).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 import uuid
@@ -108,13 +109,19 @@ class Deliverer:
         self.clock = clock
         self.wall_clock = wall_clock
         self.lanes: dict[str, Lane] = {}
+        self._lane_of: dict[Connector, Lane] = {}  # by connector object: target_key hashes its config
+        # Ledger tokens: unique per attempt and per process, without a uuid4 (os.urandom) per attempt.
+        self._token_prefix = uuid.uuid4().hex[:16]
+        self._tokens = itertools.count()
         # A live attempt must never look dead: it is cut off well within the lease.
         self.attempt_timeout_s = settings.ledger_lease_s / 2
 
     # -- intake (never blocks on a target) ---------------------------------------------------------
     async def dispatch(self, job: Job) -> None:
         """Queue ``job`` in its target's lane; jobs that cannot be delivered at all go to the DLQ."""
-        lane = self._lane(job.connector.target_key, job.connector.rate_per_s)
+        lane = self._lane_of.get(job.connector)
+        if lane is None:
+            lane = self._lane_of[job.connector] = self._lane(job.connector.target_key, job.connector.rate_per_s)
         try:
             lane.queue.put_nowait(job)
         except asyncio.QueueFull:
@@ -183,7 +190,7 @@ class Deliverer:
         """Our pending ledger entry, or None when the job was settled otherwise (skipped, requeued,
         dead-lettered as unknown outcome)."""
         notification_id = job.notification.id
-        token = uuid.uuid4().hex
+        token = f"{self._token_prefix}-{next(self._tokens)}"
         for _ in range(3):  # an entry that vanishes between SET NX and GET is claimed again
             entry = ledger.pending(self.wall_clock(), token)
             if await self._durably(lambda: self.ledger.claim(notification_id, entry)):

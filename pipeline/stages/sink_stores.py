@@ -8,6 +8,13 @@ per notification id also serves every input of the stage (``notifications`` and 
 ``pipeline dlq replay`` and any worker after a rebalance, without co-partitioning, and TTLs are native.
 Durability is Redis's: with ``appendonly yes`` and ``appendfsync everysec`` (the local setup) a crash
 of Redis itself (not of a worker) can lose the last second of entries; ``appendfsync always`` closes it.
+
+Round trips: the two writes of every delivery (``claim`` before the target is called, ``mark_delivered``
+after it accepted) go through a ``Batcher`` (pipeline.delivery.batching): the writes of all deliveries
+that reach that point at the same moment are one pipeline (no MULTI: the keys are independent), one
+round trip. Each caller still returns only once Redis answered its own command, so the protocol is
+unchanged: pending is in Redis before the call starts, delivered before the record is acknowledged.
+The rare operations (``get``, ``take_over``, ``release``) are single commands.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from typing import Any
 import orjson
 import redis.asyncio as aioredis
 
+from pipeline.delivery.batching import Batcher
 from pipeline.delivery.ledger import LedgerEntry
 
 # Compare-and-delete / compare-and-set: only the attempt that wrote a pending entry may resolve it.
@@ -29,10 +37,18 @@ _REPLACE = ("if redis.call('get', KEYS[1]) == ARGV[1] then "
 class RedisLedger:
     """``<prefix>sink:ledger:<notification id>`` → ``LedgerEntry``."""
 
-    def __init__(self, client: aioredis.Redis, prefix: str, ttl_s: int):
+    def __init__(self, client: aioredis.Redis, prefix: str, ttl_s: int, max_batch: int = 512):
         self._redis = client
         self._prefix = f"{prefix}sink:ledger:"
         self._ttl = ttl_s
+        self.writes: Batcher[tuple, Any] = Batcher(self._pipelined, max_batch=max_batch)
+
+    async def _pipelined(self, commands: list[tuple]) -> list[Any]:
+        """One round trip for ``commands``; a command's error is its result (raised to its caller only)."""
+        pipe = self._redis.pipeline(transaction=False)
+        for command in commands:
+            pipe.execute_command(*command)
+        return await pipe.execute(raise_on_error=False)
 
     def _key(self, notification_id: str) -> str:
         return self._prefix + notification_id
@@ -42,7 +58,7 @@ class RedisLedger:
 
     async def claim(self, notification_id: str, entry: LedgerEntry) -> bool:
         """Write a pending entry if there is none (SET NX); False when one exists."""
-        return bool(await self._redis.set(self._key(notification_id), entry.encode(), nx=True, ex=self._ttl))
+        return bool(await self.writes.submit(("SET", self._key(notification_id), entry.encode(), "NX", "EX", self._ttl)))
 
     async def take_over(self, notification_id: str, stale: LedgerEntry, entry: LedgerEntry) -> bool:
         """Replace a stale pending entry by ours, unless someone else changed it meanwhile."""
@@ -51,7 +67,8 @@ class RedisLedger:
         return done is not None
 
     async def mark_delivered(self, notification_id: str, entry: LedgerEntry) -> None:
-        await self._redis.set(self._key(notification_id), entry.encode(), ex=self._ttl)
+        if not await self.writes.submit(("SET", self._key(notification_id), entry.encode(), "EX", self._ttl)):
+            raise RuntimeError(f"delivery ledger: SET of {notification_id} not acknowledged")
 
     async def release(self, notification_id: str, entry: LedgerEntry) -> None:
         """Remove our pending entry: the attempt failed and its record is durable elsewhere."""
