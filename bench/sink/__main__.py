@@ -188,6 +188,9 @@ def main() -> None:
         span = max(times) - min(times)
         delivered_total = sum(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
                               if line.startswith("sink_delivered_total{"))
+        ledger = {name: sum(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
+                            if line.startswith(name + " "))
+                  for name in ("sink_ledger_round_trips_total", "sink_ledger_writes_total")}
         print(f"notifications: {args.count} to {args.targets} webhook targets, concurrency {args.concurrency} per "
               f"target, {'burst' if not args.rate else f'{args.rate:g}/s'}")
         print(f"deliveries/s: {args.count / span:,.0f} (first to last delivery {span:.2f}s)")
@@ -195,6 +198,10 @@ def main() -> None:
               f"max {max(latencies):.1f}  (produce -> target received; includes the backlog of a burst)")
         print(f"worker CPU: {cpu_used:.2f}s in {wall_used:.2f}s ({cpu_used / wall_used:.0%} of a core); "
               f"{cpu_used * 1000 / args.count:.3f} ms CPU per delivery")
+        if ledger["sink_ledger_round_trips_total"]:
+            print(f"ledger: {ledger['sink_ledger_writes_total']:.0f} writes in "
+                  f"{ledger['sink_ledger_round_trips_total']:.0f} Redis round trips "
+                  f"({ledger['sink_ledger_writes_total'] / ledger['sink_ledger_round_trips_total']:.1f} per trip)")
         print(f"duplicates at the target: {target.duplicates}; sink_delivered_total on /metrics: {delivered_total:.0f}")
 
 

@@ -20,3 +20,7 @@ LATENCY = Histogram(
 BREAKER_STATE = Gauge("sink_breaker_state", "Circuit breaker per target: 0 closed, 1 half-open, 2 open.",
                       ["target"])
 QUEUED = Gauge("sink_queued", "Notifications waiting in a target's lane.", ["target"])
+LEDGER_ROUND_TRIPS = Counter("sink_ledger_round_trips_total",
+                             "Pipelined Redis round trips of the ledger's pending and delivered writes.")
+LEDGER_WRITES = Counter("sink_ledger_writes_total",
+                        "Ledger pending and delivered writes (writes / round trips = the batch size).")

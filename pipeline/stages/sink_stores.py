@@ -25,6 +25,7 @@ from typing import Any
 import orjson
 import redis.asyncio as aioredis
 
+from pipeline.delivery import metrics
 from pipeline.delivery.batching import Batcher
 from pipeline.delivery.ledger import LedgerEntry
 
@@ -48,6 +49,8 @@ class RedisLedger:
         pipe = self._redis.pipeline(transaction=False)
         for command in commands:
             pipe.execute_command(*command)
+        metrics.LEDGER_ROUND_TRIPS.inc()
+        metrics.LEDGER_WRITES.inc(len(commands))
         return await pipe.execute(raise_on_error=False)
 
     def _key(self, notification_id: str) -> str:
