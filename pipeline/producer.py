@@ -17,6 +17,7 @@ from confluent_kafka import KafkaError, KafkaException, Producer
 
 from pipeline.kafka_clients import RDKAFKA_LOGGER
 from pipeline.settings import KafkaSettings
+from pipeline.wire.batch import BATCH_HEADERS, pack_by_partition
 
 Headers = Sequence[tuple[str, bytes]]
 
@@ -76,16 +77,29 @@ class DurableProducer:
         Raises BufferError when the queue is full and KafkaException when librdkafka refuses."""
         self._producer.produce(topic, value, key, headers=headers, on_delivery=on_delivery)
 
+    def produce_to(self, topic: str, partition: int, value: bytes, headers: Any,
+                   on_delivery: Callable[[Any, Any], None]) -> None:
+        """``produce`` of a keyless record to a chosen partition (batch records, pipeline.wire.batch)."""
+        self._producer.produce(topic, value, None, partition=partition, headers=headers, on_delivery=on_delivery)
+
     async def send_all(self, records: Iterable[OutgoingRecord], timeout: float | None = None) -> None:
         """Write every record; return once all are acknowledged, else raise ProduceError."""
         await self._send(((r.topic, r.key, r.value, list(r.headers) or None) for r in records), timeout)
 
     async def send_values(self, topic: str, keys: Sequence[bytes | None], values: Sequence[bytes],
-                          timeout: float | None = None) -> None:
-        """send_all for records of one topic without headers (the bridge's hot path: no record objects)."""
-        await self._send(((topic, key, value, None) for key, value in zip(keys, values, strict=True)), timeout)
+                          timeout: float | None = None, partitions: int | None = None) -> None:
+        """send_all for records of one topic without headers (the bridge's hot path: no record objects).
 
-    async def _send(self, records: Iterable[tuple[str, bytes | None, bytes, Any]], timeout: float | None) -> None:
+        With ``partitions`` (the topic's count) they are written as batch records, one per partition
+        (pipeline.wire.batch)."""
+        if partitions is None:
+            records = ((topic, key, value, None) for key, value in zip(keys, values, strict=True))
+        else:
+            records = ((topic, None, value, BATCH_HEADERS, partition)
+                       for partition, value in pack_by_partition(keys, values, partitions))
+        await self._send(records, timeout)
+
+    async def _send(self, records: Iterable[tuple], timeout: float | None) -> None:
         # One future per call, not per record: the delivery callbacks (on the poll thread) count the
         # records down, and only the last one wakes the event loop.
         loop = asyncio.get_running_loop()
@@ -93,9 +107,12 @@ class DurableProducer:
         produce, on_delivery = self._producer.produce, batch.on_delivery
         queued = 0
         refused: str | None = None
-        for topic, key, value, headers in records:
+        for topic, key, value, headers, *partition in records:  # (topic, key, value, headers[, partition])
             try:
-                produce(topic, value, key, headers=headers, on_delivery=on_delivery)
+                if partition:
+                    produce(topic, value, key, partition=partition[0], headers=headers, on_delivery=on_delivery)
+                else:
+                    produce(topic, value, key, headers=headers, on_delivery=on_delivery)
             except BufferError:
                 refused = "producer queue is full; the broker is not keeping up"
                 break

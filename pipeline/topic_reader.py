@@ -16,6 +16,7 @@ from pipeline.kafka_clients import RDKAFKA_LOGGER
 from pipeline.models import RECORD_MODELS
 from pipeline.settings import Settings
 from pipeline.topology import load_topology
+from pipeline.wire.batch import BATCH_HEADER, ITEM_INDEX_HEADER, is_batch, items_of
 
 
 @dataclass(frozen=True)
@@ -80,24 +81,38 @@ def read_topic(settings: Settings, name: str, *, from_beginning: bool = True, fo
                     continue
                 raise RuntimeError(f"reading {cluster_name}: {message.error().str()}")
             at_end.discard(message.partition())
-            seen += 1
-            yield _record(message, name, model)
+            for record in _records(message, name, model):
+                if max_records is not None and seen >= max_records:
+                    return
+                seen += 1
+                yield record
     finally:
         consumer.close()
 
 
-def _record(message, name: str, model) -> TopicRecord:
-    value: Any = message.value()
-    error = None
-    if model is not None and value is not None:
+def _records(message, name: str, model) -> list[TopicRecord]:
+    """The records a Kafka record stands for: each item of a batch record (pipeline.wire.batch),
+    with the batch's offset, or the record itself."""
+    headers = message.headers()
+    try:
+        items = items_of(message.key(), message.value(), headers)
+    except wire.WireError as exc:
+        return [_record(message, name, None, message.key(), message.value(), header_dict(headers), str(exc))]
+    if is_batch(headers):
+        shown = {k: v for k, v in header_dict(headers).items() if k != BATCH_HEADER}
+        return [_record(message, name, model, key, value, {**shown, ITEM_INDEX_HEADER: str(index)})
+                for index, (key, value) in enumerate(items)]
+    return [_record(message, name, model, message.key(), message.value(), header_dict(headers))]
+
+
+def _record(message, name: str, model, key, value: Any, headers: dict, error: str | None = None) -> TopicRecord:
+    if model is not None and value is not None and error is None:
         try:
             value = wire.decode(model, value)
         except wire.WireError as exc:
             error = str(exc)
-    key = message.key()
     return TopicRecord(name, message.partition(), message.offset(), message.timestamp()[1],
-                       key.decode("utf-8", "replace") if key is not None else None,
-                       header_dict(message.headers()), value, error)
+                       key.decode("utf-8", "replace") if key is not None else None, headers, value, error)
 
 
 def wait_for_records(settings: Settings, topic: str, predicate: Callable[[list[TopicRecord]], bool],

@@ -31,6 +31,7 @@ from pipeline.kafka_clients import RDKAFKA_LOGGER, admin_client
 from pipeline.settings import DevSettings, KafkaSettings, Settings
 from pipeline.topology import load_topology
 from pipeline.topology.apply import apply_topology
+from pipeline.wire.batch import items_of
 from tests.integration.bridge_harness import write_sources
 
 ALERTMANAGER = "/usr/bin/prometheus-alertmanager"
@@ -139,7 +140,8 @@ def create_topics(bootstrap: str, prefix: str, settings: Settings) -> str:
 
 
 def topic_records(bootstrap: str, topic: str, settle: bool = False) -> int:
-    """Records on a topic: high minus low watermark of every partition.
+    """Alerts on a topic: the records of every partition, each batch record (pipeline.wire.batch)
+    counted as its items.
 
     Exact here: the producer is idempotent but not transactional (no control records), and nothing
     is deleted by retention during a run. ``settle``: wait until the count stops moving (requests a
@@ -163,13 +165,24 @@ def _count(consumer: Consumer, topic: str) -> int:
     while True:
         try:
             partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-            return sum(high - low for low, high in (
-                consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10, cached=False)
-                for p in partitions))
+            ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10, cached=False)
+                    for p in partitions}
+            break
         except KafkaException:  # a new topic's leaders are not known yet to this client
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.5)
+    todo = {p: high for p, (low, high) in ends.items() if high > low}
+    consumer.assign([TopicPartition(topic, p, ends[p][0]) for p in todo])
+    count = 0
+    while todo:
+        for message in consumer.consume(1000, 10.0):
+            if message.error():
+                continue
+            count += len(items_of(message.key(), message.value(), message.headers()))
+            if message.offset() + 1 >= todo.get(message.partition(), 0):
+                todo.pop(message.partition(), None)
+    return count
 
 
 # --- the targets --------------------------------------------------------------------------------

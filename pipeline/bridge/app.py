@@ -45,7 +45,8 @@ class AlertWriter(Protocol):
     """What the bridge needs of a producer (pipeline.producer.DurableProducer)."""
 
     async def send_all(self, records: list[OutgoingRecord]) -> None: ...
-    async def send_values(self, topic: str, keys: list[bytes], values: list[bytes]) -> None: ...
+    async def send_values(self, topic: str, keys: list[bytes], values: list[bytes],
+                          partitions: int | None = None) -> None: ...
     def broker_reachable(self, timeout: float = 2.0) -> bool: ...
 
 
@@ -68,6 +69,9 @@ class BridgeConfig:
     retry_after_s: int = 5
     ack_timeout_s: float = 5.0
     max_record_bytes: int = 262144
+    # alerts.raw's partition count: the alerts of a request go as one batch record per partition
+    # (pipeline.wire.batch); None writes one record per alert.
+    raw_partitions: int | None = None
 
 
 class Bridge:
@@ -192,7 +196,7 @@ class Bridge:
 
     async def _write(self, source: Source, keys: list[bytes | None], values: list[bytes]) -> None:
         try:
-            await self.writer.send_values(self.config.raw_topic, keys, values)
+            await self.writer.send_values(self.config.raw_topic, keys, values, partitions=self.config.raw_partitions)
         except ProduceError as exc:
             metrics.PRODUCE_FAILURES.labels(source.name).inc()
             log.warning("source %s: %d alerts not acknowledged: %s", source.name, len(values), exc)

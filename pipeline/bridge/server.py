@@ -12,6 +12,7 @@ from pipeline.bridge.app import Bridge, BridgeConfig, build_app
 from pipeline.bridge.sources import load_sources
 from pipeline.producer import DurableProducer
 from pipeline.settings import Settings
+from pipeline.topology import load_topology
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,7 @@ def create_app(settings: Settings | None = None):
         retry_after_s=settings.bridge.retry_after_s,
         ack_timeout_s=settings.bridge.ack_timeout_s,
         max_record_bytes=settings.max_record_bytes,
+        raw_partitions=load_topology(settings.topics.topology_file).topics["alerts.raw"].partitions,
     )
     producer = DurableProducer(settings.kafka, delivery_timeout_s=settings.bridge.ack_timeout_s)
 

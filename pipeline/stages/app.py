@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 
 import faust
 
 from pipeline.dead_letters import Rejected, dead_letter_headers
+from pipeline.partitioning import partition_of
 from pipeline.settings import Settings
 from pipeline.topology import Stage, Topology, load_topology
+from pipeline.wire.batch import BATCH_HEADER, BATCHED_TOPICS, ITEM_INDEX_HEADER, is_batch, items_of
+from pipeline.wire.errors import WireError
 
 log = logging.getLogger(__name__)
-
-
-def partition_of(key: bytes, partitions: int) -> int:
-    """The partition a keyed record or table entry lands in (Kafka's murmur2, as every producer here)."""
-    from aiokafka.partitioner import murmur2
-
-    return (murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 class StageApp:
@@ -85,7 +82,9 @@ class StageApp:
             async def stop_worker(reason: str) -> None:
                 await self.app.crash(RuntimeError(reason))
 
-            self._output = StageOutput(self.settings, stop_worker)
+            batched = {self.settings.topic(name): self.topology.topics[name].partitions
+                       for name in BATCHED_TOPICS if name in self.topology.topics}
+            self._output = StageOutput(self.settings, stop_worker, batched)
             atexit.register(self._output.close)  # in-flight records out before the process ends
         return self._output
 
@@ -95,18 +94,62 @@ class StageApp:
             raise ValueError(f"topic {topic!r} is not declared in {self.topology.source}")
         return (self.settings.topic(topic), key, value, headers)
 
-    def dead_letter_record(self, event, rejected: Rejected) -> tuple:
-        """The alerts.dlq record for the event being processed: original key, value, headers, and why."""
+    def dead_letter_record(self, event, rejected: Rejected, item: tuple[int, bytes | None, bytes | None] | None = None
+                           ) -> tuple:
+        """The alerts.dlq record for the event being processed: original key, value, headers, and why.
+
+        ``item`` (index, key, value) names one item of a batch record: the dead letter is that item
+        alone, as a plain record, with its index in the batch beside the batch's offset.
+        """
         message = event.message
-        log.warning("%s dead-letters %s[%d]@%d: %s", self.stage.name, message.topic, message.partition,
-                    message.offset, rejected.reason)
         original = message.headers or []
+        original = list(original.items()) if isinstance(original, dict) else list(original)
+        key, value = event.key, event.value
+        if item is not None:
+            index, key, value = item
+            original = [(k, v) for k, v in original if k != BATCH_HEADER] + [(ITEM_INDEX_HEADER, str(index).encode())]
+        log.warning("%s dead-letters %s[%d]@%d%s: %s", self.stage.name, message.topic, message.partition,
+                    message.offset, f" item {item[0]}" if item is not None else "", rejected.reason)
         headers = dead_letter_headers(
             stage=self.stage.name, reason=rejected.reason, error_class=rejected.error_class,
-            topic=message.topic, partition=message.partition, offset=message.offset,
-            original_headers=list(original.items()) if isinstance(original, dict) else list(original),
+            topic=message.topic, partition=message.partition, offset=message.offset, original_headers=original,
         )
-        return self.out("alerts.dlq", event.key, event.value, headers)
+        return self.out("alerts.dlq", key, value, headers)
+
+    def items(self, event) -> list[tuple[bytes | None, bytes | None]] | Rejected:
+        """The records an input event stands for: the items of a batch record, or the record itself."""
+        try:
+            return items_of(event.key, event.value, event.message.headers)
+        except WireError as exc:
+            return Rejected("WireError", f"unreadable batch record: {exc}")
+
+    async def process(self, event, handle: Callable[[bytes | None, bytes | None], Sequence[tuple] | Rejected]) -> None:
+        """Run ``handle(key, value)`` on every record of an input event and write what it returns
+        (output records, or Rejected: that record is dead-lettered); the event is acknowledged once
+        all of it is on the broker."""
+        items = self.items(event)
+        if isinstance(items, Rejected):
+            await self.output.emit(event, [self.dead_letter_record(event, items)])
+            return
+        batch = len(items) > 1 or is_batch(event.message.headers)
+        records: list[tuple] = []
+        for index, (key, value) in enumerate(items):
+            outcome = handle(key, value)
+            if isinstance(outcome, Rejected):
+                records.append(self.dead_letter_record(event, outcome, (index, key, value) if batch else None))
+            else:
+                records.extend(outcome)
+        await self.output.emit(event, records)
+
+    def store(self, table: faust.Table, key: bytes, value: bytes | None) -> tuple:
+        """Set (or with None delete) a table entry in memory and return its changelog record, to be
+        written with the event's other output: one confluent-kafka write instead of Faust's
+        per-entry send, acknowledged together with the event (a crash replays both)."""
+        if value is None:
+            table.data.pop(key, None)
+        else:
+            table.data[key] = value
+        return (table.changelog_topic.get_topic_name(), key, value, None)
 
     async def dead_letter(self, event, rejected: Rejected) -> None:
         """Send the event being processed to alerts.dlq (agents that send through Faust)."""

@@ -79,6 +79,20 @@ class AlertClassifier:
         enriched = await self.classify(event)
         return Classified(enriched.alert.fingerprint.encode(), wire.encode(enriched))
 
+    @property
+    def synchronous(self) -> bool:
+        """Rules only (no model, no workflows): nothing to wait for, so no task per alert."""
+        return self.llm is None and self.enricher is None
+
+    def process_now(self, value: bytes | None) -> Classified | Rejected:
+        """``process`` for a synchronous classifier."""
+        event = decode_deduped(value)
+        if isinstance(event, Rejected):
+            return event
+        enriched = rule_classified(event, classify_by_rules(event.alert.labels, self.rules.classification))
+        CLASSIFIED.labels(enriched.classification.classified_by).inc()
+        return Classified(enriched.alert.fingerprint.encode(), wire.encode(enriched))
+
     async def classify(self, event: AlertEvent) -> EnrichedAlert:
         config = self.rules
         result = classify_by_rules(event.alert.labels, config.classification)
@@ -108,28 +122,47 @@ def run(settings: Settings) -> None:
     from pipeline.classification.inflight import KeyedInFlight
     from pipeline.classification.metrics import add_metrics_page
     from pipeline.stages.app import StageApp
+    from pipeline.stages.output import AckAfter
+    from pipeline.wire.batch import is_batch
 
     rules = load_for_worker(settings.classification.rules_file, "classify")  # before joining the group
     stage = StageApp("classify", settings)
     deduped = stage.topic("alerts.deduped")
-    classified = stage.topic("alerts.classified")
     add_metrics_page(stage.app)
+
+    classified = settings.topic("alerts.classified")
+    output = stage.output
 
     @stage.app.agent(deduped, name="classify")
     async def classify_agent(stream):
         # Built inside the worker's event loop: the HTTP and Redis clients bind to it.
         classifier = AlertClassifier.from_settings(settings, rules)
         in_flight = KeyedInFlight(settings.classification.max_in_flight)
+        def handle(_key, value):
+            outcome = classifier.process_now(value)
+            return outcome if isinstance(outcome, Rejected) else [(classified, outcome.key, outcome.value, None)]
+
         try:
             async for event in stream.noack().events():
-                async def deliver(outcome, event=event):
-                    if isinstance(outcome, Classified):
-                        await classified.send(key=outcome.key, value=outcome.value)
-                    else:
-                        await stage.dead_letter(event, outcome)
-                    event.ack()
+                if classifier.synchronous:
+                    await stage.process(event, handle)
+                    continue
+                items = stage.items(event)
+                if isinstance(items, Rejected):
+                    await output.emit(event, [stage.dead_letter_record(event, items)])
+                    continue
+                # Each item leaves when it is done; the event is acknowledged once all of them are out.
+                done = AckAfter(event, len(items))
+                in_batch = len(items) > 1 or is_batch(event.message.headers)
+                for index, (key, value) in enumerate(items):
+                    async def deliver(outcome, item=(index, key, value)):
+                        if isinstance(outcome, Classified):
+                            await output.emit(done, [(classified, outcome.key, outcome.value, None)])
+                        else:
+                            await output.emit(done, [stage.dead_letter_record(event, outcome,
+                                                                               item if in_batch else None)])
 
-                await in_flight.submit(event.key, lambda value=event.value: classifier.process(value), deliver)
+                    await in_flight.submit(key, lambda value=value: classifier.process(value), deliver)
         finally:
             await classifier.close()
 

@@ -78,33 +78,34 @@ def stored_check(stored: bytes) -> datetime | None:
 def run(settings: Settings) -> None:
     from pipeline.due_index import DueIndex
     from pipeline.stages.app import StageApp
+    from pipeline.stages.output import NO_EVENT
 
     stage = StageApp("dedup", settings)
     normalized = stage.topic("alerts.normalized")
-    deduped = stage.topic("alerts.deduped")
-    state_topic = stage.topic("alerts.state")
     states = stage.table("alert_state")
     # When each alert of this worker's partitions needs the timer next; rebuilt from the table when
     # the assignment changes, so a tick costs what is due, not what is stored.
     checks = DueIndex()
     owned: set[int] | None = None
 
-    output = stage.output
+    deduped_name, state_name = settings.topic("alerts.deduped"), settings.topic("alerts.state")
+
+    def handle(key, value):
+        outcome = dedup_record(value, states.get(key) if key is not None else None, datetime.now(timezone.utc))
+        if isinstance(outcome, Rejected):
+            return outcome
+        checks.set(outcome.key, outcome.check_at)
+        records = [stage.store(states, outcome.key, outcome.stored),
+                   (state_name, outcome.key, outcome.stored, None)]
+        if outcome.forward is not None:
+            records.append((deduped_name, outcome.key, outcome.forward, None))
+        return records
 
     @stage.app.agent(normalized, name="dedup")
     async def dedup_agent(stream):
         await stage.tables_ready()
         async for event in stream.noack().events():
-            outcome = dedup_record(event.value, states.get(event.key), datetime.now(timezone.utc))
-            if isinstance(outcome, Rejected):
-                await output.emit(event, [stage.dead_letter_record(event, outcome)])
-                continue
-            states[outcome.key] = outcome.stored  # reassigned, so the changelog records it
-            checks.set(outcome.key, outcome.check_at)
-            records = [stage.out("alerts.state", outcome.key, outcome.stored)]
-            if outcome.forward is not None:
-                records.append(stage.out("alerts.deduped", outcome.key, outcome.forward))
-            await output.emit(event, records)
+            await stage.process(event, handle)
 
     @stage.app.timer(interval=EXPIRY_SCAN_SECONDS)
     async def expire_overdue():
@@ -119,6 +120,7 @@ def run(settings: Settings) -> None:
                 checks.set(key, stored_check(stored))
             owned = settled
         now = datetime.now(timezone.utc)
+        records = []
         for key in checks.pop_due(now):
             stored = states.get(key)
             if stored is None:
@@ -128,12 +130,14 @@ def run(settings: Settings) -> None:
                 checks.set(key, stored_check(stored))  # updated since it was indexed
                 continue
             if action is COLLECT:
-                del states[key]
-                await state_topic.send(key=key, value=None)  # tombstone: compaction forgets it too
+                # tombstones: the table and compaction forget it
+                records += [stage.store(states, key, None), (state_name, key, None, None)]
                 continue
-            states[key] = action
             checks.set(key, stored_check(action))
-            await state_topic.send(key=key, value=action)
-            await deduped.send(key=key, value=action)
+            records += [stage.store(states, key, action), (state_name, key, action, None),
+                        (deduped_name, key, action, None)]
+        if records:
+            # Through the agent's output, so an expiry never overtakes a buffered update of the alert.
+            await stage.output.emit(NO_EVENT, records)
 
     stage.run()

@@ -57,7 +57,8 @@ def run(settings: Settings) -> None:
     view = MutingView.from_config(config)
     stage = StageApp("group", settings)
     routed = stage.topic("alerts.routed")
-    notifications = stage.topic("notifications")
+    notifications = settings.topic("notifications")
+    output = stage.output
     tables = {GROUPS_TABLE: stage.table(GROUPS_TABLE), NFLOG_TABLE: stage.table(NFLOG_TABLE)}
     follower = TopicFollower(settings, view.topics, "group")
     owned: set[int] | None = None  # input partitions whose groups are in memory
@@ -69,13 +70,9 @@ def run(settings: Settings) -> None:
             key = group_key.encode()
             dispatcher.load(group_key, tables[GROUPS_TABLE].get(key), tables[NFLOG_TABLE].get(key))
 
-    def store(writes) -> None:
-        for write in writes:
-            table = tables[write.table]
-            if write.value is None:
-                table.pop(write.key.encode(), None)
-            else:
-                table[write.key.encode()] = write.value  # reassigned, so the changelog records it
+    def store(writes) -> list[tuple]:
+        """Apply the dispatcher's writes to the tables; their changelog records, to be written."""
+        return [stage.store(tables[write.table], write.key.encode(), write.value) for write in writes]
 
     def is_muted(alert: Alert, now: datetime) -> bool:
         return view.muting(alert.labels, now).muted
@@ -86,22 +83,23 @@ def run(settings: Settings) -> None:
             dispatcher.load(key.decode(), value, tables[NFLOG_TABLE].get(key))
         log.info("group: owning partitions %s, %s", sorted(now_owned), dict(dispatcher.stats()))
 
+    def handle(_key, value):
+        outcome = routed_alert(value)
+        if isinstance(outcome, Rejected):
+            return outcome
+        match = outcome.routes[0]
+        ensure_loaded(match.group_key)
+        try:
+            writes = dispatcher.insert(match, outcome.alert, datetime.now(timezone.utc), outcome.received_at)
+        except UnknownRoute as exc:
+            return Rejected("UnknownRoute", str(exc))
+        return store(writes)
+
     @stage.app.agent(routed, name="group")
     async def group_agent(stream):
         await stage.tables_ready()
-        async for event in stream.events():
-            outcome = routed_alert(event.value)
-            if isinstance(outcome, Rejected):
-                await stage.dead_letter(event, outcome)
-                continue
-            match = outcome.routes[0]
-            ensure_loaded(match.group_key)
-            try:
-                writes = dispatcher.insert(match, outcome.alert, datetime.now(timezone.utc), outcome.received_at)
-            except UnknownRoute as exc:
-                await stage.dead_letter(event, Rejected("UnknownRoute", str(exc)))
-                continue
-            store(writes)
+        async for event in stream.noack().events():
+            await stage.process(event, handle)
             due = dispatcher.next_due()
             if due is not None and due <= datetime.now(timezone.utc):
                 wake.set()  # group_wait 0 or an old alert: the flusher goes now, not at the next tick
@@ -139,13 +137,12 @@ def run(settings: Settings) -> None:
         now = datetime.now(timezone.utc)
         result = dispatcher.flush_due(now, is_muted, limit=settings.group.max_flushes_per_tick)
         if result.notifications:
-            acks = [await notifications.send(key=n.id.encode(), value=wire.encode(n))
-                    for n in result.notifications]
-            for ack in acks:
-                await ack  # on the broker before the state says "sent"
-        store(dispatcher.writes_for(result.touched))
+            # on the broker before the state says "sent"
+            await output.send_and_wait([(notifications, n.id.encode(), wire.encode(n), None)
+                                        for n in result.notifications])
+        output.write(store(dispatcher.writes_for(result.touched)))
         if now - maintenance["nflog"] >= MAINTENANCE_INTERVAL:
-            store(dispatcher.collect_nflog(now))
+            output.write(store(dispatcher.collect_nflog(now)))
             maintenance["nflog"] = now
         if now - maintenance["view"] >= GC_INTERVAL:
             view.gc(now)

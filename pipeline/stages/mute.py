@@ -46,7 +46,13 @@ def run(settings: Settings) -> None:
     classified = stage.topic("alerts.classified")
     follower = TopicFollower(settings, view.topics, "mute")
 
-    output = stage.output
+    muted = settings.topic("alerts.muted")
+
+    def handle(_key, value):
+        outcome = mute_record(value, view, datetime.now(timezone.utc))
+        if isinstance(outcome, Rejected):
+            return outcome
+        return [(muted, *outcome, None)]
 
     @stage.app.agent(classified, name="mute")
     async def mute_agent(stream):
@@ -54,11 +60,7 @@ def run(settings: Settings) -> None:
             await wait_until_caught_up(follower, "mute")
         async for event in stream.noack().events():
             view.apply_all(follower.drain())
-            outcome = mute_record(event.value, view, datetime.now(timezone.utc))
-            if isinstance(outcome, Rejected):
-                await output.emit(event, [stage.dead_letter_record(event, outcome)])
-                continue
-            await output.emit(event, [stage.out("alerts.muted", *outcome)])
+            await stage.process(event, handle)
 
     @stage.app.timer(interval=60.0)
     async def collect_garbage():

@@ -110,22 +110,23 @@ def run(settings: Settings) -> None:
     resolve_timeout = global_resolve_timeout(settings.alertmanager_config)
     max_bytes = settings.max_record_bytes
 
-    output = stage.output
+    normalized = settings.topic("alerts.normalized")
 
     @stage.app.agent(raw_topic, name="normalize")
     async def normalize_agent(stream):
         async for event in stream.noack().events():
-            message = event.message
-            received = datetime.fromtimestamp(message.timestamp, timezone.utc)
-            outcome = normalize_record(event.value, timestamp=received,
-                                       resolve_timeout=resolve_timeout, max_bytes=max_bytes,
-                                       relabel_rules=relabel_rules)
-            if isinstance(outcome, Normalized):
-                await output.emit(event, [stage.out("alerts.normalized", outcome.key, outcome.value)])
-            elif isinstance(outcome, DroppedAlert):
-                RELABEL_DROPPED.labels(rule=f"{outcome.rule_index}:{outcome.action}").inc()
-                await output.emit(event, [])
-            else:
-                await output.emit(event, [stage.dead_letter_record(event, outcome)])
+            received = datetime.fromtimestamp(event.message.timestamp, timezone.utc)
+
+            def handle(_key, value):
+                outcome = normalize_record(value, timestamp=received, resolve_timeout=resolve_timeout,
+                                           max_bytes=max_bytes, relabel_rules=relabel_rules)
+                if isinstance(outcome, Normalized):
+                    return [(normalized, outcome.key, outcome.value, None)]
+                if isinstance(outcome, DroppedAlert):
+                    RELABEL_DROPPED.labels(rule=f"{outcome.rule_index}:{outcome.action}").inc()
+                    return []
+                return outcome
+
+            await stage.process(event, handle)
 
     stage.run()

@@ -55,17 +55,19 @@ def run(settings: Settings) -> None:
     stage = StageApp("route", settings)
     muted = stage.topic("alerts.muted")
 
-    output = stage.output
+    routed, enriched = settings.topic("alerts.routed"), settings.topic("alerts.enriched")
+
+    def handle(_key, value):
+        outcome = route_record(value, tree)
+        if isinstance(outcome, Rejected):
+            return outcome
+        records = [(routed, key, record, None) for key, record in outcome.routed]
+        records.append((enriched, outcome.fingerprint, outcome.enriched, None))
+        return records
 
     @stage.app.agent(muted, name="route")
     async def route_agent(stream):
         async for event in stream.noack().events():
-            outcome = route_record(event.value, tree)
-            if isinstance(outcome, Rejected):
-                await output.emit(event, [stage.dead_letter_record(event, outcome)])
-                continue
-            records = [stage.out("alerts.routed", key, value) for key, value in outcome.routed]
-            records.append(stage.out("alerts.enriched", outcome.fingerprint, outcome.enriched))
-            await output.emit(event, records)
+            await stage.process(event, handle)
 
     stage.run()
