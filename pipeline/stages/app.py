@@ -62,6 +62,14 @@ class StageApp:
         self._dlq = self.topic("alerts.dlq")
         self._output = None
 
+        @self.app.task
+        async def root_logger_back_to_the_configured_level() -> None:
+            # Faust's worker sets the root logger to DEBUG for its startup spinner (faust/worker.py,
+            # _setup_spinner_handler) and leaves it there: every library's debug() call then builds a
+            # LogRecord that the handler drops (aiokafka logs per fetch request). Only the handler's
+            # level was meant to apply; loggers with a level of their own keep it.
+            logging.getLogger().setLevel(settings.log_level.upper())
+
     def topic(self, name: str) -> faust.TopicT:
         """A declared topic as raw bytes in and out (the stages do their own decoding)."""
         if name not in self.topology.topics:

@@ -42,8 +42,9 @@ _ALONE_BYTES = MAX_BATCH_BYTES // 4
 
 
 class StageOutput:
-    def __init__(self, settings: Settings, on_fatal, batched: Mapping[str, int] | None = None):
-        self._producer = DurableProducer(
+    def __init__(self, settings: Settings, on_fatal, batched: Mapping[str, int] | None = None,
+                 producer: DurableProducer | None = None):
+        self._producer = producer or DurableProducer(
             settings.kafka, settings.worker.output_delivery_timeout_s,
             **{"linger.ms": settings.worker.producer_linger_ms, "queue.buffering.max.messages": 200_000})
         self._on_fatal = on_fatal  # coroutine function(reason): stops the worker
