@@ -159,7 +159,7 @@ def run(settings: Settings) -> None:
 
     stage = StageApp("sink", settings)
     # httpx logs one INFO line per delivery; httpcore formats a DEBUG line per step of every request
-    # whenever its logger is enabled for DEBUG (it was: see below; ~4% of the CPU).
+    # whenever its logger is enabled for DEBUG (~4% of the CPU while Faust left the root logger at DEBUG).
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
     # A retry tier's records wait in timers without being acknowledged; a rebalance must not wait
@@ -178,14 +178,6 @@ def run(settings: Settings) -> None:
     @stage.app.on_before_shutdown.connect
     async def close_connectors(app, **_kwargs) -> None:
         await targets.aclose()
-
-    @stage.app.task
-    async def root_logger_back_to_the_configured_level() -> None:
-        # Faust's worker sets the root logger to DEBUG for its startup spinner (faust/worker.py,
-        # _setup_spinner_handler) and leaves it there: every library's debug() call then builds a
-        # LogRecord that the handler drops (aiokafka logs per fetch request). Only the handler's level
-        # was meant to apply; loggers with a level of their own keep it.
-        logging.getLogger().setLevel(settings.log_level.upper())
 
     @stage.app.agent(topics[MAIN_TOPIC], name="sink-notifications")
     async def deliver_notifications(stream):
