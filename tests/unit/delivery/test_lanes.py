@@ -234,3 +234,47 @@ def test_a_lane_keeps_to_the_targets_documented_rate_when_lower():
     assert Lane("slack:x", settings, 0.0, SlackConnector.rate_per_s).bucket.rate == 1.0
     assert Lane("webhook:x", settings, 0.0, WebhookConnector.rate_per_s).bucket.rate == 200
     assert Lane("slack:x", SinkSettings(rate_per_target_s=0.5), 0.0, 1.0).bucket.rate == 0.5
+
+
+def test_each_lane_worker_builds_its_context_once_and_every_delivery_gets_a_fresh_now():
+    class Recording(ScriptedConnector):
+        async def deliver(self, notification, ctx):
+            seen.append((id(ctx), ctx.now))
+            await asyncio.sleep(0.01)
+            return Outcome.delivered(200)
+
+    async def scenario():
+        settings = SinkSettings(concurrency_per_target=2, rate_per_target_s=1000, burst_per_target=1000)
+        deliverer, ledger, output, acked = make(settings)
+        built = []
+
+        def context():
+            built.append(DeliveryContext(http=None, threads=None, now=datetime(2000, 1, 1, tzinfo=timezone.utc)))
+            return built[-1]
+
+        deliverer.context = context
+        target = Recording("a")
+        for i in range(6):
+            await deliverer.dispatch(job(f"n{i}", target, acked))
+        await settle(deliverer, acked, 6)
+        assert len(built) == 2  # one per worker of the lane, not one per delivery
+        assert {ctx for ctx, _ in seen} == {id(c) for c in built}
+        assert all(now.year >= 2026 for _, now in seen)  # refreshed before each delivery
+
+    seen = []
+    asyncio.run(scenario())
+
+
+def test_a_connector_slower_than_the_attempt_timeout_is_a_retryable_failure():
+    async def scenario():
+        settings = SinkSettings(ledger_lease_s=0.2, concurrency_per_target=1, rate_per_target_s=1000,
+                                burst_per_target=1000)
+        deliverer, ledger, output, acked = make(settings)
+        target = ScriptedConnector("a", delay=1.0)  # attempt timeout is half the lease: 0.1 s
+        await deliverer.dispatch(job("n1", target, acked))
+        await settle(deliverer, acked, 1)
+        topic, _, _, headers = output.records[0]
+        assert topic == "notifications.retry.5s"
+        assert headers["pipeline.retry.last_error"] == "test: no outcome within 0.1s"
+        assert ledger.entries == {}
+    asyncio.run(scenario())
