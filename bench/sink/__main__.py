@@ -96,10 +96,11 @@ def notification(receiver: str, i: int) -> Notification:
                         created_at=now, integration="webhook/0")
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of process ``pid`` (every thread), seconds."""
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """User and system CPU time of process ``pid`` (every thread), seconds."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -116,7 +117,8 @@ def main() -> None:
                         help="notifications/s to produce (0: one burst, measures throughput; a rate below "
                         "the throughput measures the latency the stage adds without a backlog)")
     parser.add_argument("--py-spy", metavar="FILE", default="",
-                        help="record the worker with py-spy during the timed run (collapsed stacks to FILE)")
+                        help="record the worker with py-spy during the timed run (collapsed stacks to FILE; only samples "
+                        "holding the GIL, i.e. Python CPU, not time blocked in a syscall)")
     args = parser.parse_args()
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:19092")
     redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:16379/0")
@@ -161,7 +163,7 @@ def main() -> None:
             spy = None
             if args.py_spy:
                 spy = subprocess.Popen(["py-spy", "record", "-p", str(pid), "-o", args.py_spy, "--format", "raw",
-                                        "--rate", "200", "--nonblocking"], stdout=subprocess.DEVNULL)
+                                        "--rate", "200", "--nonblocking", "--gil"], stdout=subprocess.DEVNULL)
                 time.sleep(1)
             cpu_start, wall_start = cpu_seconds(pid), time.time()
             for i, (group_key, key, value) in enumerate(batch):
@@ -177,7 +179,9 @@ def main() -> None:
                     sys.exit(f"only {sum(1 for k in produced if k in target.received)} of {args.count} delivered\n"
                              + worker.log_tail())
                 time.sleep(0.05)
-            cpu_used, wall_used = cpu_seconds(pid) - cpu_start, time.time() - wall_start
+            (user_end, sys_end), wall_used = cpu_seconds(pid), time.time() - wall_start
+            user_used, sys_used = user_end - cpu_start[0], sys_end - cpu_start[1]
+            cpu_used = user_used + sys_used
             if spy is not None:
                 spy.send_signal(signal.SIGINT)
                 spy.wait(30)
@@ -196,7 +200,8 @@ def main() -> None:
         print(f"deliveries/s: {args.count / span:,.0f} (first to last delivery {span:.2f}s)")
         print(f"added latency ms: p50 {statistics.median(latencies):.1f}  p99 {percentile(latencies, 0.99):.1f}  "
               f"max {max(latencies):.1f}  (produce -> target received; includes the backlog of a burst)")
-        print(f"worker CPU: {cpu_used:.2f}s in {wall_used:.2f}s ({cpu_used / wall_used:.0%} of a core); "
+        print(f"worker CPU: {cpu_used:.2f}s (user {user_used:.2f}, system {sys_used:.2f}) in {wall_used:.2f}s "
+              f"({cpu_used / wall_used:.0%} of a core); "
               f"{cpu_used * 1000 / args.count:.3f} ms CPU per delivery")
         if ledger["sink_ledger_round_trips_total"]:
             print(f"ledger: {ledger['sink_ledger_writes_total']:.0f} writes in "
