@@ -173,6 +173,10 @@ class Dispatcher:
         result.touched = sorted(touched)
         return result
 
+    def group_writes(self, keys) -> list[StateWrite]:
+        """The aggregation_groups values of these group keys as they are now (after inserts)."""
+        return [self._groups_write(key) for key in keys]
+
     def writes_for(self, keys: list[str]) -> list[StateWrite]:
         """The table values of these group keys as they are now."""
         return [w for key in keys for w in self._writes(key)]

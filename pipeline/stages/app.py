@@ -131,10 +131,12 @@ class StageApp:
         except WireError as exc:
             return Rejected("WireError", f"unreadable batch record: {exc}")
 
-    async def process(self, event, handle: Callable[[bytes | None, bytes | None], Sequence[tuple] | Rejected]) -> None:
+    async def process(self, event, handle: Callable[[bytes | None, bytes | None], Sequence[tuple] | Rejected],
+                      finish: Callable[[], Sequence[tuple]] | None = None) -> None:
         """Run ``handle(key, value)`` on every record of an input event and write what it returns
-        (output records, or Rejected: that record is dead-lettered); the event is acknowledged once
-        all of it is on the broker."""
+        (output records, or Rejected: that record is dead-lettered), then what ``finish()`` returns
+        (records that sum up the whole event, e.g. one table write per key it touched); the event is
+        acknowledged once all of it is on the broker."""
         items = self.items(event)
         if isinstance(items, Rejected):
             await self.output.emit(event, [self.dead_letter_record(event, items)])
@@ -147,6 +149,8 @@ class StageApp:
                 records.append(self.dead_letter_record(event, outcome, (index, key, value) if batch else None))
             else:
                 records.extend(outcome)
+        if finish is not None:
+            records.extend(finish())
         await self.output.emit(event, records)
 
     def store(self, table: faust.Table, key: bytes, value: bytes | None) -> tuple:

@@ -83,6 +83,8 @@ def run(settings: Settings) -> None:
             dispatcher.load(key.decode(), value, tables[NFLOG_TABLE].get(key))
         log.info("group: owning partitions %s, %s", sorted(now_owned), dict(dispatcher.stats()))
 
+    touched: set[str] = set()  # group keys inserted into while processing one input event
+
     def handle(_key, value):
         outcome = routed_alert(value)
         if isinstance(outcome, Rejected):
@@ -90,16 +92,24 @@ def run(settings: Settings) -> None:
         match = outcome.routes[0]
         ensure_loaded(match.group_key)
         try:
-            writes = dispatcher.insert(match, outcome.alert, datetime.now(timezone.utc), outcome.received_at)
+            dispatcher.insert(match, outcome.alert, datetime.now(timezone.utc), outcome.received_at)
         except UnknownRoute as exc:
             return Rejected("UnknownRoute", str(exc))
-        return store(writes)
+        touched.add(match.group_key)
+        return ()
+
+    def write_touched():
+        # One table write per group an input batch touched, not one per alert: a group's value holds
+        # all its alerts, so a batch of n alerts of one group wrote n values of growing size before.
+        writes = store(dispatcher.group_writes(touched))
+        touched.clear()
+        return writes
 
     @stage.app.agent(routed, name="group")
     async def group_agent(stream):
         await stage.tables_ready()
         async for event in stream.noack().events():
-            await stage.process(event, handle)
+            await stage.process(event, handle, write_touched)
             due = dispatcher.next_due()
             if due is not None and due <= datetime.now(timezone.utc):
                 wake.set()  # group_wait 0 or an old alert: the flusher goes now, not at the next tick
