@@ -39,12 +39,14 @@ def route_record(value: bytes | None, tree: Route) -> Routed | Rejected:
     except wire.WireError as exc:
         return Rejected("WireError", str(exc))
     matches = route_matches(tree, event.alert.labels)
-    enriched = event.model_copy(update={"routes": matches})
+    enriched = wire.encode(event.model_copy(update={"routes": matches}))
+    if len(matches) == 1:  # the common case: the routed record is the enriched one, encoded once
+        return Routed(event.alert.fingerprint.encode(), enriched, [(matches[0].group_key.encode(), enriched)])
     routed = [
         (match.group_key.encode(), wire.encode(event.model_copy(update={"routes": [match]})))
         for match in matches
     ]
-    return Routed(event.alert.fingerprint.encode(), wire.encode(enriched), routed)
+    return Routed(event.alert.fingerprint.encode(), enriched, routed)
 
 
 def run(settings: Settings) -> None:
