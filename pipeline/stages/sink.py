@@ -17,9 +17,10 @@ Redis and not the topology's ``delivery_ledger`` table).
 
 HTTP: each lane worker has its own ``httpx.AsyncClient`` (a few keep-alive connections, in practice one
 to its target), not one client for every target: httpcore's pool walks all of its connections (and
-probes every idle one's socket) twice per request, so one pool of 64 connections cost ~1.4 ms of CPU
-per request more than a pool of one. A worker runs one delivery at a time, so its connection is
-always free when it needs it. ``sink.http_max_connections`` caps each worker's client.
+probes every idle one's socket) twice per request, so one pool of 64 connections cost ~2.5 ms of CPU
+per request against ~0.5 ms for a small pool per worker (``python -m bench.sink.http_clients``). A
+worker runs one delivery at a time, so its connection is free when it needs it. Each worker's client
+keeps at most ``min(sink.http_max_connections, 4)`` connections (a connector may call two hosts).
 Metrics: ``/metrics`` on the worker's web port (``worker.web_port``).
 """
 
