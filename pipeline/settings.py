@@ -243,7 +243,8 @@ class SinkSettings(Section):
         15.0, gt=0, description="Read/write/pool timeout of target requests, seconds."
     )
     http_max_connections: int = Field(
-        200, ge=1, description="Connections of the shared HTTP client, all targets together."
+        200, ge=1, description="Connections of each lane worker's HTTP client (at most 4 are used per worker; "
+        "total connections are bounded by lane workers × targets)."
     )
     ledger_ttl_s: int = Field(
         604800, ge=60,

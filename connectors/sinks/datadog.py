@@ -51,6 +51,7 @@ class DatadogConfig(ConnectorConfig):
 
 class DatadogConnector(Connector):
     kind: ClassVar[str] = "datadog"
+    threaded: ClassVar[bool] = False  # render ignores the thread memory: no lookup per delivery
     config_model: ClassVar[type[ConnectorConfig]] = DatadogConfig
     config: DatadogConfig
 

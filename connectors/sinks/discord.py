@@ -41,6 +41,7 @@ class DiscordConfig(ConnectorConfig):
 
 class DiscordConnector(Connector):
     kind: ClassVar[str] = "discord"
+    threaded: ClassVar[bool] = False  # render ignores the thread memory: no lookup per delivery
     rate_per_s = 2.5  # Discord webhooks: 5 requests per 2 seconds
     config_model: ClassVar[type[ConnectorConfig]] = DiscordConfig
     config: DiscordConfig

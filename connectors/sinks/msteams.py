@@ -59,6 +59,7 @@ def adaptive_card(title: str, text: str, status: str, actions: list[tuple[str, s
 
 class MSTeamsV2Connector(Connector):
     kind: ClassVar[str] = "msteamsv2"
+    threaded: ClassVar[bool] = False  # render ignores the thread memory: no lookup per delivery
     config_model: ClassVar[type[ConnectorConfig]] = MSTeamsV2Config
     config: MSTeamsV2Config
 

@@ -74,6 +74,7 @@ def _csv(text: str) -> list[str]:
 
 class OpsgenieConnector(Connector):
     kind: ClassVar[str] = "opsgenie"
+    threaded: ClassVar[bool] = False  # render ignores the thread memory: no lookup per delivery
     config_model: ClassVar[type[ConnectorConfig]] = OpsgenieConfig
     config: OpsgenieConfig
 

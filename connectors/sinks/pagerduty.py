@@ -82,6 +82,7 @@ def dedup_key(notification: Notification) -> str:
 
 class PagerdutyConnector(Connector):
     kind: ClassVar[str] = "pagerduty"
+    threaded: ClassVar[bool] = False  # render ignores the thread memory: no lookup per delivery
     config_model: ClassVar[type[ConnectorConfig]] = PagerdutyConfig
     config: PagerdutyConfig
 

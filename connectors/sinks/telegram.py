@@ -68,6 +68,7 @@ def truncate_html(text: str, limit: int, marker: str = "…") -> str:
 
 class TelegramConnector(Connector):
     kind: ClassVar[str] = "telegram"
+    threaded: ClassVar[bool] = False  # render ignores the thread memory: no lookup per delivery
     rate_per_s = 1.0  # Telegram: about 1 message per second per chat
     config_model: ClassVar[type[ConnectorConfig]] = TelegramConfig
     config: TelegramConfig

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sys
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -97,7 +96,6 @@ class SinkRuntime:
         from connectors.base import DeliveryContext
         from pipeline.stages.sink_stores import RedisLedger, RedisThreadStore
 
-        _skip_sniffio_lookups()
         sink = self.settings.sink
         timeout = httpx.Timeout(sink.http_timeout_s, connect=sink.http_connect_timeout_s)
         tls = httpx.create_ssl_context()  # loading the CA bundle costs ~30 ms: once, not per client
@@ -135,17 +133,6 @@ class SinkRuntime:
 
 
 HTTP_CONNECTIONS_PER_WORKER = 4  # a worker needs one at a time; a few for connectors that call two hosts
-
-
-def _skip_sniffio_lookups() -> None:
-    """httpcore imports ``sniffio`` each time it sets up a lock or event (several times per request).
-    Where sniffio is not installed, each of those failed imports searches the whole ``sys.path``
-    (~7% of the worker's CPU, measured); a ``None`` entry in ``sys.modules`` makes them fail at once,
-    which httpcore handles exactly as the missing module (it assumes asyncio)."""
-    try:
-        import sniffio  # noqa: F401
-    except ImportError:
-        sys.modules.setdefault("sniffio", None)
 
 
 class _Output:
