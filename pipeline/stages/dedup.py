@@ -91,7 +91,7 @@ def run(settings: Settings) -> None:
     deduped_name, state_name = settings.topic("alerts.deduped"), settings.topic("alerts.state")
 
     def handle(key, value):
-        outcome = dedup_record(value, states.get(key) if key is not None else None, datetime.now(timezone.utc))
+        outcome = dedup_record(value, stage.lookup(states, key) if key is not None else None, datetime.now(timezone.utc))
         if isinstance(outcome, Rejected):
             return outcome
         checks.set(outcome.key, outcome.check_at)
@@ -122,7 +122,7 @@ def run(settings: Settings) -> None:
         now = datetime.now(timezone.utc)
         records = []
         for key in checks.pop_due(now):
-            stored = states.get(key)
+            stored = stage.lookup(states, key)
             if stored is None:
                 continue
             action = overdue_record(stored, now)

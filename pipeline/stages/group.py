@@ -68,7 +68,7 @@ def run(settings: Settings) -> None:
     def ensure_loaded(group_key: str) -> None:
         if not dispatcher.loaded(group_key):
             key = group_key.encode()
-            dispatcher.load(group_key, tables[GROUPS_TABLE].get(key), tables[NFLOG_TABLE].get(key))
+            dispatcher.load(group_key, stage.lookup(tables[GROUPS_TABLE], key), stage.lookup(tables[NFLOG_TABLE], key))
 
     def store(writes) -> list[tuple]:
         """Apply the dispatcher's writes to the tables; their changelog records, to be written."""
@@ -80,7 +80,7 @@ def run(settings: Settings) -> None:
     def reload(now_owned: set[int]) -> None:
         dispatcher.clear()
         for key, value in stage.owned_items(tables[GROUPS_TABLE], now_owned):
-            dispatcher.load(key.decode(), value, tables[NFLOG_TABLE].get(key))
+            dispatcher.load(key.decode(), value, stage.lookup(tables[NFLOG_TABLE], key))
         log.info("group: owning partitions %s, %s", sorted(now_owned), dict(dispatcher.stats()))
 
     touched: set[str] = set()  # group keys inserted into while processing one input event
