@@ -44,6 +44,8 @@ merged them.
 
 from __future__ import annotations
 
+import orjson
+
 import functools
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -215,6 +217,13 @@ class FlushSnapshot:
         )
 
 
+def exact_bytes(data: bytes) -> bytes:
+    """A copy of ``data`` in an allocation of its own size. orjson.dumps' result keeps the 4 KiB
+    buffer it was written in (measured with tracemalloc: 4,097 bytes for a 420-byte value), which
+    is most of the memory of a value that stays in a table or cache."""
+    return bytes(memoryview(data))
+
+
 def _identity_state(group: FlushSnapshot | AggregationGroup) -> dict[str, Any]:
     """What a group and each of its snapshots store alike: which group, and its timing."""
     return {
@@ -274,10 +283,10 @@ class AggregationGroup:
         #: The sequence number the next flush gets.
         self.flush_seq = flush_seq
         self._alerts: dict[str, Alert] = {a.fingerprint: a for a in alerts}
-        # Each alert's state dict, kept between to_state() calls: the stage stores the group after
-        # every insert, and re-dumping every alert of a large group each time made inserts O(size)
-        # in Python (orjson still walks the dicts, but in C).
-        self._state_cache: dict[str, dict[str, Any]] = {}
+        # Each alert's stored JSON, kept between to_json() calls: the stage stores the group after
+        # every batch that touches it, and re-dumping every alert of a large group each time made
+        # inserts O(size) in Python. Bytes, not the state dicts: a third of the memory per alert.
+        self._state_cache: dict[str, orjson.Fragment] = {}
 
     @classmethod
     def new(
@@ -403,20 +412,29 @@ class AggregationGroup:
     # -- state -----------------------------------------------------------------
 
     def to_state(self) -> dict[str, Any]:
+        return self._state([alert_to_state(self._alerts[fp]) for fp in sorted(self._alerts)])
+
+    def to_json(self) -> bytes:
+        """``to_state()`` as JSON (sorted keys), each alert's part reused from the last call."""
+        return orjson.dumps(self._state([self._alert_json(fp) for fp in sorted(self._alerts)]),
+                            option=orjson.OPT_SORT_KEYS)
+
+    def _state(self, alerts: list) -> dict[str, Any]:
         return {
             **_identity_state(self),
             "created_at": datetime_to_state(self.created_at),
             "next_flush_at": datetime_to_state(self.next_flush_at),
             "has_flushed": self.has_flushed,
             "flush_seq": self.flush_seq,
-            "alerts": [self._alert_state(fp) for fp in sorted(self._alerts)],
+            "alerts": alerts,
         }
 
-    def _alert_state(self, fingerprint: str) -> dict[str, Any]:
-        state = self._state_cache.get(fingerprint)
-        if state is None:
-            state = self._state_cache[fingerprint] = alert_to_state(self._alerts[fingerprint])
-        return state
+    def _alert_json(self, fingerprint: str) -> orjson.Fragment:
+        part = self._state_cache.get(fingerprint)
+        if part is None:
+            part = self._state_cache[fingerprint] = orjson.Fragment(exact_bytes(
+                orjson.dumps(alert_to_state(self._alerts[fingerprint]), option=orjson.OPT_SORT_KEYS)))
+        return part
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any]) -> AggregationGroup:

@@ -28,7 +28,7 @@ from typing import Any
 import orjson
 
 from pipeline.amconfig.model import AlertmanagerConfig
-from pipeline.grouping.aggregation import AggregationGroup, GroupTiming
+from pipeline.grouping.aggregation import AggregationGroup, GroupTiming, exact_bytes
 from pipeline.grouping.nflog import DEFAULT_RETENTION, NflogEntry, expired
 from pipeline.grouping.notification import Integration, decide_flushes
 from pipeline.models import Alert, Notification, RouteMatch
@@ -251,7 +251,7 @@ class Dispatcher:
         if not groups:
             self.groups.pop(key, None)
             return StateWrite(GROUPS_TABLE, key, None)
-        return StateWrite(GROUPS_TABLE, key, _dumps({rid: g.to_state() for rid, g in groups.items()}))
+        return StateWrite(GROUPS_TABLE, key, _dumps({rid: orjson.Fragment(g.to_json()) for rid, g in groups.items()}))
 
     def _nflog_write(self, key: str) -> StateWrite:
         entries = self.nflog.get(key) or {}
@@ -265,4 +265,4 @@ class Dispatcher:
 
 
 def _dumps(value: Any) -> bytes:
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    return exact_bytes(orjson.dumps(value, option=orjson.OPT_SORT_KEYS))

@@ -310,3 +310,24 @@ def test_group_state_round_trip_is_exact():
         AggregationGroup.from_state({**state, "version": 99})
     snapshot = back.flush(back.next_flush_at)
     assert FlushSnapshot.from_state(json.loads(json.dumps(snapshot.to_state()))) == snapshot
+
+
+def test_to_json_is_to_state_and_follows_replacements_and_removals():
+    """The stored JSON reuses each alert's encoding between calls; it must never serve a stale one."""
+    group = new_group()
+    a = make({"alertname": "A"}, T0, None)
+    b = make({"alertname": "B"}, T0, None)
+    group.insert(a, T0)
+    group.insert(b, T0)
+    assert json.loads(group.to_json()) == group.to_state()
+    changed = make({"alertname": "A"}, T0, T0 + timedelta(minutes=1), updated=T0 + timedelta(seconds=5),
+                   status="resolved")
+    group.insert(changed, T0 + timedelta(seconds=5))
+    state = json.loads(group.to_json())
+    assert state == group.to_state()
+    assert [x["status"] for x in state["alerts"] if x["labels"]["alertname"] == "A"] == ["resolved"]
+    snapshot = group.flush(T0 + timedelta(minutes=2))
+    group.notified(snapshot, success=True, now=T0 + timedelta(minutes=2))
+    state = json.loads(group.to_json())
+    assert state == group.to_state()
+    assert [x["labels"]["alertname"] for x in state["alerts"]] == ["B"]
