@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -75,7 +76,8 @@ class StageOutput:
                 if not headers and len(value) < _ALONE_BYTES:
                     self._buffer(topic, partition, key, value, pending)
                     continue
-                self._write_buffer((topic, partition))  # what is buffered for the partition goes first
+                while not self._write_buffer((topic, partition)):  # what is buffered for it goes first
+                    await asyncio.sleep(0.01)
             await self._produce(topic, key, value, list(headers) if headers else None, pending.on_delivery)
         if len(self._buffers) and self._flush_handle is None:
             self._flush_handle = self._loop.call_soon(self._flush)
@@ -88,9 +90,18 @@ class StageOutput:
                                       for topic, key, value, headers in records)
 
     def write(self, records: Sequence[Record]) -> None:
-        """Queue unbatched records without waiting for their acknowledgement (table changelogs of timers)."""
+        """Queue unbatched records without waiting for their acknowledgement (table changelogs of timers).
+
+        Synchronous: the caller has already changed the table in memory, so a full queue is waited out
+        here (the poll thread drains it) rather than leaving the changelog behind the table."""
         for topic, key, value, headers in records:
-            self._producer.produce(topic, key, value, list(headers) if headers else None, self._report_failure)
+            while True:
+                try:
+                    self._producer.produce(topic, key, value, list(headers) if headers else None,
+                                           self._report_failure)
+                    break
+                except BufferError:
+                    time.sleep(0.01)
 
     def _report_failure(self, error, _message) -> None:  # poll thread
         if error is not None:
