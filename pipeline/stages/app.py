@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import Callable, Sequence
 
@@ -18,6 +19,8 @@ from pipeline.wire.errors import WireError
 log = logging.getLogger(__name__)
 
 RETURN_FREED_MEMORY_S = 30.0
+FREEZE_HEAP_S = 10.0
+FULL_COLLECTION_S = 3600.0
 
 
 def _malloc_trim() -> None:
@@ -91,6 +94,23 @@ class StageApp:
             # LogRecord that the handler drops (aiokafka logs per fetch request). Only the handler's
             # level was meant to apply; loggers with a level of their own keep it.
             logging.getLogger().setLevel(settings.log_level.upper())
+
+        freezes = {"since_full": 0}
+
+        @self.app.timer(interval=FREEZE_HEAP_S)
+        async def freeze_the_heap() -> None:
+            # Python's full collections scan every live object: with 100k alerts in the group stage
+            # one took 258 ms (measured), paused the stage, and recurs as state grows by a quarter.
+            # Frozen objects are never scanned again (refcounting still frees them); what was created
+            # since the last freeze is collected first, so only that is scanned (28 ms per 10k alerts).
+            # A cycle through an object frozen while alive is only found by a full collection: one
+            # runs every FULL_COLLECTION_S, so such garbage cannot pile up.
+            freezes["since_full"] += 1
+            if freezes["since_full"] * FREEZE_HEAP_S >= FULL_COLLECTION_S:
+                freezes["since_full"] = 0
+                gc.unfreeze()
+            gc.collect()
+            gc.freeze()
 
         @self.app.timer(interval=RETURN_FREED_MEMORY_S)
         async def return_freed_memory() -> None:
