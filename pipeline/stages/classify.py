@@ -27,6 +27,8 @@ from pipeline.dead_letters import Rejected
 from pipeline.enrichment.engine import Enricher
 from pipeline.models import AlertEvent, EnrichedAlert
 from pipeline.settings import Settings
+from pipeline.stages.output import AckAfter
+from pipeline.wire.batch import is_batch
 
 log = logging.getLogger(__name__)
 
@@ -118,12 +120,33 @@ class AlertClassifier:
             await self.enricher.close()
 
 
+async def submit_items(stage, event, classifier: AlertClassifier, in_flight, classified_topic: str) -> None:
+    """Hand every item of an input event to the bounded concurrent work (model calls, workflows).
+
+    Each item leaves when it is done; the event is acknowledged once all of them are out. A function
+    of its own so that every closure binds this event's values (the agent loop rebinds its variables
+    while earlier items are still in flight)."""
+    output = stage.output
+    items = stage.items(event)
+    if isinstance(items, Rejected):
+        await output.emit(event, [stage.dead_letter_record(event, items)])
+        return
+    done = AckAfter(event, len(items))
+    in_batch = len(items) > 1 or is_batch(event.message.headers)
+    for index, (key, value) in enumerate(items):
+        async def deliver(outcome, item=(index, key, value)):
+            if isinstance(outcome, Classified):
+                await output.emit(done, [(classified_topic, outcome.key, outcome.value, None)])
+            else:
+                await output.emit(done, [stage.dead_letter_record(event, outcome, item if in_batch else None)])
+
+        await in_flight.submit(key, lambda value=value: classifier.process(value), deliver)
+
+
 def run(settings: Settings) -> None:
     from pipeline.classification.inflight import KeyedInFlight
     from pipeline.classification.metrics import add_metrics_page
     from pipeline.stages.app import StageApp
-    from pipeline.stages.output import AckAfter
-    from pipeline.wire.batch import is_batch
 
     rules = load_for_worker(settings.classification.rules_file, "classify")  # before joining the group
     stage = StageApp("classify", settings)
@@ -131,13 +154,13 @@ def run(settings: Settings) -> None:
     add_metrics_page(stage.app)
 
     classified = settings.topic("alerts.classified")
-    output = stage.output
 
     @stage.app.agent(deduped, name="classify")
     async def classify_agent(stream):
         # Built inside the worker's event loop: the HTTP and Redis clients bind to it.
         classifier = AlertClassifier.from_settings(settings, rules)
         in_flight = KeyedInFlight(settings.classification.max_in_flight)
+
         def handle(_key, value):
             outcome = classifier.process_now(value)
             return outcome if isinstance(outcome, Rejected) else [(classified, outcome.key, outcome.value, None)]
@@ -146,23 +169,8 @@ def run(settings: Settings) -> None:
             async for event in stream.noack().events():
                 if classifier.synchronous:
                     await stage.process(event, handle)
-                    continue
-                items = stage.items(event)
-                if isinstance(items, Rejected):
-                    await output.emit(event, [stage.dead_letter_record(event, items)])
-                    continue
-                # Each item leaves when it is done; the event is acknowledged once all of them are out.
-                done = AckAfter(event, len(items))
-                in_batch = len(items) > 1 or is_batch(event.message.headers)
-                for index, (key, value) in enumerate(items):
-                    async def deliver(outcome, item=(index, key, value)):
-                        if isinstance(outcome, Classified):
-                            await output.emit(done, [(classified, outcome.key, outcome.value, None)])
-                        else:
-                            await output.emit(done, [stage.dead_letter_record(event, outcome,
-                                                                               item if in_batch else None)])
-
-                    await in_flight.submit(key, lambda value=value: classifier.process(value), deliver)
+                else:
+                    await submit_items(stage, event, classifier, in_flight, classified)
         finally:
             await classifier.close()
 
