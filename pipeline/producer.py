@@ -17,6 +17,7 @@ from confluent_kafka import KafkaError, KafkaException, Producer
 
 from pipeline.kafka_clients import RDKAFKA_LOGGER
 from pipeline.settings import KafkaSettings
+from pipeline.topology.model import LARGE_RECORD_SIZE
 from pipeline.wire.batch import BATCH_HEADERS, pack_by_partition
 
 Headers = Sequence[tuple[str, bytes]]
@@ -43,7 +44,7 @@ def durable_config(kafka: KafkaSettings, delivery_timeout_s: float, **overrides:
         "linger.ms": 2,
         "compression.type": "lz4",
         # Notifications carry their whole group (`dlq replay` re-sends them); topics allow 16 MiB.
-        "message.max.bytes": 16 * 1024 * 1024,
+        "message.max.bytes": LARGE_RECORD_SIZE,
         # Java's partitioner, as Faust (aiokafka) and Java clients use: one key, one partition,
         # whoever writes it. Stage tables rely on that (pipeline.stages.app.StageApp.table).
         "partitioner": "murmur2_random",

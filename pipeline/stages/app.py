@@ -12,11 +12,11 @@ from pipeline.partitioning import partition_of
 from pipeline.settings import Settings
 from pipeline.stages.housekeeping import install_housekeeping
 from pipeline.topology import Stage, Topology, load_topology
+from pipeline.topology.model import LARGE_RECORD_SIZE
 from pipeline.wire.batch import BATCH_HEADER, BATCHED_TOPICS, ITEM_INDEX_HEADER, is_batch, items_of
 from pipeline.wire.errors import WireError
 
 log = logging.getLogger(__name__)
-
 
 
 class StageApp:
@@ -46,8 +46,8 @@ class StageApp:
             topic_allow_declare=False,
             topic_disable_leader=True,
             producer_acks=-1,
-            # Table values and notifications grow with a group (topology: LARGE_RECORD_BYTES).
-            producer_max_request_size=16 * 1024 * 1024,
+            # Table values and notifications grow with a group (as the topology allows them to).
+            producer_max_request_size=LARGE_RECORD_SIZE,
             # Without linger every record is its own produce request (acks=all): the socket writes
             # then dominate each stage's CPU. A few ms batch them at a latency cost per hop.
             producer_linger=worker.producer_linger_ms / 1000.0,
@@ -61,8 +61,8 @@ class StageApp:
             web_port=worker.web_port or 6066,
             web_host="127.0.0.1",
         )
-        self._dlq = self.topic("alerts.dlq")
         self._output = None
+        self._rebuilt_for: dict[str, set[int]] = {}  # settled(): partitions each rebuild was for
 
         install_housekeeping(self.app, settings.log_level)
 
@@ -102,13 +102,16 @@ class StageApp:
                            ) -> tuple:
         """The alerts.dlq record for the event being processed: original key, value, headers, and why.
 
-        ``item`` (index, key, value) names one item of a batch record: the dead letter is that item
-        alone, as a plain record, with its index in the batch beside the batch's offset.
+        ``item`` (index, key, value) names the record of the event that was rejected: when the event
+        is a batch record, the dead letter is that item alone, as a plain record, with its index in
+        the batch beside the batch's offset.
         """
         message = event.message
         original = message.headers or []
         original = list(original.items()) if isinstance(original, dict) else list(original)
         key, value = event.key, event.value
+        if item is not None and not is_batch(original):
+            item = None  # a plain record: the event itself
         if item is not None:
             index, key, value = item
             original = [(k, v) for k, v in original if k != BATCH_HEADER] + [(ITEM_INDEX_HEADER, str(index).encode())]
@@ -137,12 +140,11 @@ class StageApp:
         if isinstance(items, Rejected):
             await self.output.emit(event, [self.dead_letter_record(event, items)])
             return
-        batch = len(items) > 1 or is_batch(event.message.headers)
         records: list[tuple] = []
         for index, (key, value) in enumerate(items):
             outcome = handle(key, value)
             if isinstance(outcome, Rejected):
-                records.append(self.dead_letter_record(event, outcome, (index, key, value) if batch else None))
+                records.append(self.dead_letter_record(event, outcome, (index, key, value)))
             else:
                 records.extend(outcome)
         if finish is not None:
@@ -164,11 +166,6 @@ class StageApp:
         else:
             table.data[key] = value
         return (table.changelog_topic.get_topic_name(), key, value, None)
-
-    async def dead_letter(self, event, rejected: Rejected) -> None:
-        """Send the event being processed to alerts.dlq (agents that send through Faust)."""
-        _topic, key, value, headers = self.dead_letter_record(event, rejected)
-        await self._dlq.send(key=key, value=value, headers=headers)
 
     def table(self, name: str) -> faust.Table:
         """A declared table of this stage: raw bytes keys and values, changelog from the topology."""
@@ -208,6 +205,19 @@ class StageApp:
             return None
         name = self.settings.topic(topic)
         return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == name}
+
+    async def settled(self, topic: str, rebuild: Callable[[set[int]], None]) -> bool:
+        """Whether timers may act on this worker's partitions of ``topic`` now; when they changed since
+        the last call, ``rebuild(owned)`` first (in-memory state derived from the tables: dedup's
+        expiry index, group's aggregation groups)."""
+        owned = self.owned_partitions(topic)
+        if owned is None:
+            return False
+        await self.tables_ready()
+        if owned != self._rebuilt_for.get(topic):
+            rebuild(owned)
+            self._rebuilt_for[topic] = owned
+        return True
 
     def owned_items(self, table: faust.Table, owned: set[int]):
         """(key, value) of the table entries in ``owned`` partitions: a standby copy held for another

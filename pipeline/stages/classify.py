@@ -28,7 +28,6 @@ from pipeline.enrichment.engine import Enricher
 from pipeline.models import AlertEvent, EnrichedAlert
 from pipeline.settings import Settings
 from pipeline.stages.output import AckAfter
-from pipeline.wire.batch import is_batch
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +55,10 @@ def rule_classified(event: AlertEvent, result: RuleResult) -> EnrichedAlert:
                          classification=result.classification)
 
 
+def _classified(enriched: EnrichedAlert) -> Classified:
+    return Classified(enriched.alert.fingerprint.encode(), wire.encode(enriched))
+
+
 class AlertClassifier:
     """Everything the stage does to one record; never raises for a bad alert or a failing service."""
 
@@ -78,8 +81,7 @@ class AlertClassifier:
         event = decode_deduped(value)
         if isinstance(event, Rejected):
             return event
-        enriched = await self.classify(event)
-        return Classified(enriched.alert.fingerprint.encode(), wire.encode(enriched))
+        return _classified(await self.classify(event))
 
     @property
     def synchronous(self) -> bool:
@@ -91,14 +93,11 @@ class AlertClassifier:
         event = decode_deduped(value)
         if isinstance(event, Rejected):
             return event
-        enriched = rule_classified(event, classify_by_rules(event.alert.labels, self.rules.classification))
-        CLASSIFIED.labels(enriched.classification.classified_by).inc()
-        return Classified(enriched.alert.fingerprint.encode(), wire.encode(enriched))
+        return _classified(self._counted(self._by_rules(event)[1]))
 
     async def classify(self, event: AlertEvent) -> EnrichedAlert:
         config = self.rules
-        result = classify_by_rules(event.alert.labels, config.classification)
-        enriched = rule_classified(event, result)
+        result, enriched = self._by_rules(event)
         if self.llm is not None and wants_llm(result, config.llm):
             outcome = await self.llm.classify(event.alert.labels, event.alert.annotations)
             LLM_OUTCOMES.labels(outcome.source or "failed").inc()
@@ -110,6 +109,14 @@ class AlertClassifier:
             errors_before = len(enriched.enrichment_errors)
             enriched = await self.enricher.enrich(enriched)
             ENRICHMENT_ERRORS.inc(len(enriched.enrichment_errors) - errors_before)
+        return self._counted(enriched)
+
+    def _by_rules(self, event: AlertEvent) -> tuple[RuleResult, EnrichedAlert]:
+        result = classify_by_rules(event.alert.labels, self.rules.classification)
+        return result, rule_classified(event, result)
+
+    @staticmethod
+    def _counted(enriched: EnrichedAlert) -> EnrichedAlert:
         CLASSIFIED.labels(enriched.classification.classified_by).inc()
         return enriched
 
@@ -132,13 +139,12 @@ async def submit_items(stage, event, classifier: AlertClassifier, in_flight, cla
         await output.emit(event, [stage.dead_letter_record(event, items)])
         return
     done = AckAfter(event, len(items))
-    in_batch = len(items) > 1 or is_batch(event.message.headers)
     for index, (key, value) in enumerate(items):
         async def deliver(outcome, item=(index, key, value)):
             if isinstance(outcome, Classified):
                 await output.emit(done, [(classified_topic, outcome.key, outcome.value, None)])
             else:
-                await output.emit(done, [stage.dead_letter_record(event, outcome, item if in_batch else None)])
+                await output.emit(done, [stage.dead_letter_record(event, outcome, item)])
 
         await in_flight.submit(key, lambda value=value: classifier.process(value), deliver)
 

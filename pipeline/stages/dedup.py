@@ -86,7 +86,11 @@ def run(settings: Settings) -> None:
     # When each alert of this worker's partitions needs the timer next; rebuilt from the table when
     # the assignment changes, so a tick costs what is due, not what is stored.
     checks = DueIndex()
-    owned: set[int] | None = None
+
+    def rebuild_checks(owned: set[int]) -> None:
+        checks.clear()
+        for key, stored in stage.owned_items(states, owned):
+            checks.set(key, stored_check(stored))
 
     deduped_name, state_name = settings.topic("alerts.deduped"), settings.topic("alerts.state")
 
@@ -109,16 +113,8 @@ def run(settings: Settings) -> None:
 
     @stage.app.timer(interval=EXPIRY_SCAN_SECONDS)
     async def expire_overdue():
-        nonlocal owned
-        settled = stage.owned_partitions("alerts.normalized")
-        if settled is None:
+        if not await stage.settled("alerts.normalized", rebuild_checks):
             return
-        await stage.tables_ready()
-        if settled != owned:
-            checks.clear()
-            for key, stored in stage.owned_items(states, settled):
-                checks.set(key, stored_check(stored))
-            owned = settled
         now = datetime.now(timezone.utc)
         records = []
         for key in checks.pop_due(now):

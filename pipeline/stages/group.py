@@ -61,7 +61,6 @@ def run(settings: Settings) -> None:
     output = stage.output
     tables = {GROUPS_TABLE: stage.table(GROUPS_TABLE), NFLOG_TABLE: stage.table(NFLOG_TABLE)}
     follower = TopicFollower(settings, view.topics, "group")
-    owned: set[int] | None = None  # input partitions whose groups are in memory
     maintenance = {"nflog": datetime.now(timezone.utc), "view": datetime.now(timezone.utc)}
     wake = asyncio.Event()
 
@@ -133,16 +132,8 @@ def run(settings: Settings) -> None:
                 await asyncio.sleep(settings.group.tick_s)
 
     async def flush():
-        nonlocal owned
-        if not follower.caught_up.is_set():
+        if not follower.caught_up.is_set() or not await stage.settled("alerts.routed", reload):
             return
-        settled = stage.owned_partitions("alerts.routed")
-        if settled is None:
-            return
-        await stage.tables_ready()
-        if settled != owned:
-            reload(settled)
-            owned = settled
         view.apply_all(follower.drain())
         now = datetime.now(timezone.utc)
         result = dispatcher.flush_due(now, is_muted, limit=settings.group.max_flushes_per_tick)

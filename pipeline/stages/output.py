@@ -30,16 +30,14 @@ from confluent_kafka import KafkaException
 from pipeline.partitioning import partition_of
 from pipeline.producer import DurableProducer, OutgoingRecord
 from pipeline.settings import Settings
-from pipeline.wire.batch import BATCH_HEADERS, pack
+from pipeline.wire.batch import BATCH_HEADERS, MAGIC, MAX_BATCH_BYTES, item_size, pack
 
 log = logging.getLogger(__name__)
 
 Record = tuple[str, bytes | None, bytes | None, Sequence[tuple[str, bytes]] | None]  # topic, key, value, headers
 
 MAX_BATCH_ITEMS = 500
-# Well under the stream topics' max.message.bytes (1 MiB by default); larger items go on their own.
-MAX_BATCH_BYTES = 512 * 1024
-_ALONE_BYTES = MAX_BATCH_BYTES // 4
+_ALONE_BYTES = MAX_BATCH_BYTES // 4  # larger items go on their own
 
 
 class StageOutput:
@@ -109,15 +107,16 @@ class StageOutput:
 
     def _buffer(self, topic: str, partition: int, key: bytes | None, value: bytes, pending: _Pending) -> None:
         slot = (topic, partition)
+        size = item_size(key, value)
         buffer = self._buffers.get(slot)
-        if buffer is not None and (buffer.size + len(value) > MAX_BATCH_BYTES or len(buffer.items) >= MAX_BATCH_ITEMS):
+        if buffer is not None and (buffer.size + size > MAX_BATCH_BYTES or len(buffer.items) >= MAX_BATCH_ITEMS):
             self._write_buffer(slot)
             buffer = None
         if buffer is None:
             buffer = self._buffers[slot] = _Buffer()
         buffer.items.append((key, value))
         buffer.pending.append(pending)
-        buffer.size += len(value) + len(key or b"") + 8
+        buffer.size += size
 
     def _flush(self) -> None:  # event loop, once the stage yields
         self._flush_handle = None
@@ -235,7 +234,7 @@ class _Buffer:
     def __init__(self):
         self.items: list[tuple[bytes | None, bytes]] = []
         self.pending: list[_Pending] = []
-        self.size = 3
+        self.size = len(MAGIC)
 
     def on_delivery(self, error, message) -> None:  # poll thread
         for pending in self.pending:

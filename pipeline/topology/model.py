@@ -140,7 +140,8 @@ def parse_topology(document: dict[str, Any], source: str = "<memory>") -> Topolo
 
 # Records that grow with a group's size (table values, notifications) may be this large; Kafka's
 # default 1 MB would refuse a group of a few thousand alerts (StageApp raises the producers' limit too).
-LARGE_RECORD_BYTES = str(16 * 1024 * 1024)
+LARGE_RECORD_SIZE = 16 * 1024 * 1024
+LARGE_RECORD_BYTES = str(LARGE_RECORD_SIZE)
 
 
 def changelog_topic_name(stage: Stage, table: str) -> str:

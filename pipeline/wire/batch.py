@@ -20,7 +20,7 @@ records that need headers (dead letters, retries) are written as plain records.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 from pipeline.wire.errors import WireError
 
@@ -35,6 +35,8 @@ BATCH_HEADERS = [(BATCH_HEADER, BATCH_HEADER_VALUE)]
 # Which item of a batch a dead letter was (its offset is the batch's).
 ITEM_INDEX_HEADER = "pipeline.batch.index"
 MAGIC = b"PB1"
+# Writers keep a batch under this: well below the stream topics' max.message.bytes (1 MiB default).
+MAX_BATCH_BYTES = 512 * 1024
 _NO_KEY = 0xFFFFFFFF
 _LEN = struct.Struct(">I")
 
@@ -48,6 +50,11 @@ def is_batch(headers) -> bool:
     if isinstance(headers, dict):
         return headers.get(BATCH_HEADER) == BATCH_HEADER_VALUE
     return any(name == BATCH_HEADER and value == BATCH_HEADER_VALUE for name, value in headers)
+
+
+def item_size(key: bytes | None, value: bytes) -> int:
+    """What one item adds to a batch record's value."""
+    return 8 + len(key or b"") + len(value)
 
 
 def pack(items: Sequence[Item]) -> bytes:
@@ -66,7 +73,7 @@ def pack(items: Sequence[Item]) -> bytes:
 
 
 def pack_by_partition(keys: Sequence[bytes | None], values: Sequence[bytes], partitions: int,
-                      max_bytes: int = 512 * 1024) -> list[tuple[int, bytes]]:
+                      max_bytes: int = MAX_BATCH_BYTES) -> list[tuple[int, bytes]]:
     """(partition, batch record value) for records of one topic, each batch under ``max_bytes``
     (a record larger than that travels as a batch of one)."""
     from pipeline.partitioning import partition_of
@@ -75,7 +82,7 @@ def pack_by_partition(keys: Sequence[bytes | None], values: Sequence[bytes], par
     sizes: dict[int, int] = {}
     for key, value in zip(keys, values, strict=True):
         partition = partition_of(key, partitions)
-        size = 8 + len(key or b"") + len(value)
+        size = item_size(key, value)
         chunks = grouped.setdefault(partition, [[]])
         if chunks[-1] and sizes[partition] + size > max_bytes:
             chunks.append([])
