@@ -24,6 +24,13 @@ class FakeRun:
         return [item if isinstance(item, Exception) else item * 10 for item in items]
 
 
+def held_open(max_in_flight: int) -> tuple[FakeRun, Batcher]:
+    """A batcher whose calls stay under way until ``run.gate`` is set (call inside the event loop)."""
+    run = FakeRun()
+    run.gate = asyncio.Event()
+    return run, Batcher(run, max_in_flight=max_in_flight)
+
+
 def test_requests_made_together_go_out_as_one_call_and_each_gets_its_own_result():
     async def scenario():
         run = FakeRun()
@@ -46,9 +53,7 @@ def test_a_lone_request_goes_out_at_once():
 
 def test_requests_made_while_a_call_is_under_way_wait_for_it_and_then_go_out_together():
     async def scenario():
-        run = FakeRun()
-        run.gate = asyncio.Event()
-        batcher = Batcher(run, max_in_flight=1)
+        run, batcher = held_open(max_in_flight=1)
         first = asyncio.ensure_future(batcher.submit(1))
         await asyncio.sleep(0.01)
         assert run.calls == [[1]]  # under way, held open
@@ -63,9 +68,7 @@ def test_requests_made_while_a_call_is_under_way_wait_for_it_and_then_go_out_tog
 
 def test_max_in_flight_allows_that_many_calls_at_once():
     async def scenario():
-        run = FakeRun()
-        run.gate = asyncio.Event()
-        batcher = Batcher(run, max_in_flight=2)
+        run, batcher = held_open(max_in_flight=2)
         a = asyncio.ensure_future(batcher.submit(1))
         await asyncio.sleep(0.01)
         b = asyncio.ensure_future(batcher.submit(2))
@@ -124,9 +127,7 @@ def test_a_wrong_number_of_results_fails_the_call_instead_of_mismatching_them():
 
 def test_a_submitter_that_stops_waiting_is_left_out_of_calls_not_yet_made():
     async def scenario():
-        run = FakeRun()
-        run.gate = asyncio.Event()
-        batcher = Batcher(run, max_in_flight=1)
+        run, batcher = held_open(max_in_flight=1)
         first = asyncio.ensure_future(batcher.submit(1))
         await asyncio.sleep(0.01)
         gone = asyncio.ensure_future(batcher.submit(2))
