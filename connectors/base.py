@@ -1,10 +1,11 @@
 """The one base every sink connector is built on.
 
 A connector turns one ``Notification`` (one flush of one aggregation group, for one integration of
-one receiver) into the target's request, sends it through the shared ``httpx.AsyncClient`` and
-classifies what came back. It never retries, sleeps or dead-letters by itself: the sink stage
-(pipeline/stages/sink.py) owns retry tiers, the DLQ, rate limits, circuit breakers and the delivery
-ledger, so every target gets the same delivery semantics.
+one receiver) into the target's request, sends it through ``DeliveryContext.http`` (an ``HttpSender``,
+connectors.http: aiohttp in the sink, answers as ``httpx.Response``) and classifies what came back.
+It never retries, sleeps or dead-letters by itself: the sink stage (pipeline/stages/sink.py) owns
+retry tiers, the DLQ, rate limits, circuit breakers and the delivery ledger, so every target gets the
+same delivery semantics.
 
 Pieces, per module in ``connectors/sinks/``:
 
@@ -28,12 +29,15 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar, Literal, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
 import httpx
 from pydantic import BaseModel, ConfigDict
 
 from pipeline.models import Notification
+
+if TYPE_CHECKING:  # connectors.http imports aiohttp (~150 ms): only the sink's runtime needs it
+    from connectors.http import HttpSender
 
 OutcomeKind = Literal["delivered", "retryable", "permanent"]
 
@@ -93,9 +97,9 @@ class ThreadStore(Protocol):
 
 @dataclass
 class DeliveryContext:
-    """What a delivery may use besides the notification. One per sink worker, shared by targets."""
+    """What a delivery may use besides the notification. One per lane worker of the sink."""
 
-    http: httpx.AsyncClient
+    http: HttpSender  # an ``httpx.AsyncClient`` will do too
     threads: ThreadStore
     now: datetime
     external_url: str = ""
@@ -174,7 +178,7 @@ class Connector(ABC):
         return self.classify(response)
 
     async def aclose(self) -> None:
-        """Release what the connector holds beyond the shared client (the Kafka sink's producer).
+        """Release what the connector holds beyond the sink's HTTP senders (the Kafka sink's producer).
         The sink calls it once at shutdown; most connectors hold nothing."""
 
 

@@ -1,10 +1,11 @@
 """Pieces every sink module shares: the ``http_config`` block, Go time formatting, links, digests.
 
 ``http_config`` is Alertmanager's HTTP client block (prometheus/common). Deliveries go through the
-sink's one shared ``httpx.AsyncClient``, so only what can ride on a single request is honoured:
-``basic_auth`` and ``authorization`` become an ``Authorization`` header. ``tls_config`` with files,
-``proxy_url``, ``proxy_connect_header`` and ``oauth2`` would need a client of their own; a connector
-with them is refused when it is built instead of silently sending without them.
+sink's HTTP senders (connectors.http), built alike for every target, so only what can ride on a
+single request is honoured: ``basic_auth`` and ``authorization`` become an ``Authorization`` header.
+``tls_config`` with files, ``proxy_url``, ``proxy_connect_header`` and ``oauth2`` would need a client
+of their own; a connector with them is refused when it is built instead of silently sending without
+them.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import hashlib
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import httpx
@@ -22,6 +23,9 @@ from pydantic import BaseModel, ConfigDict, SecretStr, model_validator
 
 from connectors.base import OutboundRequest, Outcome
 from pipeline.models import Alert, Notification
+
+if TYPE_CHECKING:
+    from connectors.http import HttpSender
 
 GO_ZERO_TIME = "0001-01-01T00:00:00Z"
 USER_AGENT = "alert-pipeline/0.1"
@@ -177,7 +181,7 @@ def truncate_bytes(text: str, limit: int, marker: str = "…") -> str:
     return data[:room].decode("utf-8", errors="ignore") + marker
 
 
-async def send(http: httpx.AsyncClient, kind: str, request: OutboundRequest,
+async def send(http: HttpSender, kind: str, request: OutboundRequest,
                classify: Callable[[httpx.Response], Outcome]) -> Outcome:
     """One request of a multi-request delivery, with the base's transport rule (retryable)."""
     try:

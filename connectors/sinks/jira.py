@@ -186,7 +186,7 @@ class JiraConnector(Connector):
     async def _transition(self, ctx: DeliveryContext, key: str, name: str) -> Outcome:
         url = self._url(f"issue/{key}/transitions")
         try:
-            response = await ctx.http.get(url, headers=self._headers())
+            response = await ctx.http.request("GET", url, headers=self._headers())
         except httpx.TransportError as exc:
             return Outcome.retryable(f"jira: transport error ({type(exc).__name__})")
         listed = self.classify(response)

@@ -1,4 +1,7 @@
-"""Each HTTP connector against a local fake (pytest-httpserver): the exact request and the outcome."""
+"""Each HTTP connector against a local fake (pytest-httpserver): the exact request and the outcome.
+
+Every test runs through the sink's sender (connectors.http.AiohttpSender) and through an
+httpx.AsyncClient, which the seam still accepts."""
 
 from __future__ import annotations
 
@@ -14,17 +17,32 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from connectors.base import Connector, Outcome
+from connectors.http import AiohttpSender
 from tests.unit.connectors.factories import MemoryThreadStore, alert, build, context, notification
+
+SENDERS = {
+    "aiohttp": lambda: AiohttpSender(timeout_s=5.0, connect_timeout_s=5.0, max_connections=4),
+    "httpx": lambda: httpx.AsyncClient(timeout=5.0),
+}
+sender = SENDERS["aiohttp"]
+
+
+@pytest.fixture(autouse=True, params=list(SENDERS))
+def each_sender(request, monkeypatch) -> None:
+    monkeypatch.setitem(globals(), "sender", SENDERS[request.param])
 
 
 def deliver(connector: Connector, item, threads: MemoryThreadStore | None = None) -> Outcome:
     async def run() -> Outcome:
-        async with httpx.AsyncClient(timeout=5.0) as http:
+        http = sender()
+        try:
             store = threads or MemoryThreadStore()
             outcome = await connector.deliver(item, context(http, store))
             if outcome.kind == "delivered" and outcome.thread_state is not None:
                 await store.put(connector.thread_key(item), outcome.thread_state)  # as the sink does
             return outcome
+        finally:
+            await http.aclose()
 
     return asyncio.run(run())
 
