@@ -119,6 +119,8 @@ class Deliverer:
         # Ledger tokens: unique per attempt and per process, without a uuid4 (os.urandom) per attempt.
         self._token_prefix = uuid.uuid4().hex[:16]
         self._tokens = itertools.count()
+        self._busy: set[asyncio.Task] = set()  # lane workers handling a job (see close)
+        self._closing = False
         # A live attempt must never look dead: it is cut off well within the lease.
         self.attempt_timeout_s = settings.ledger_lease_s / 2
 
@@ -150,20 +152,33 @@ class Deliverer:
                             for i in range(self.settings.concurrency_per_target)]
         return lane
 
-    async def close(self) -> None:
-        for lane in self.lanes.values():
-            for worker in lane.workers:
+    async def close(self, grace_s: float = 0.0) -> None:
+        """Stop every lane worker. One waiting for a job stops at once; one handling a job gets up to
+        ``grace_s`` to finish it (outcome durable, record acked), since one cut off in the middle of
+        a delivery leaves a pending ledger entry that reads as an unknown outcome when the record is
+        read again. Jobs still queued stay unacked: the partition's next owner reads them again."""
+        self._closing = True
+        workers = [w for lane in self.lanes.values() for w in lane.workers]
+        busy = [w for w in workers if w in self._busy]
+        for worker in workers:
+            if worker not in self._busy:
                 worker.cancel()
-        await asyncio.gather(*(w for lane in self.lanes.values() for w in lane.workers), return_exceptions=True)
+        if busy and grace_s > 0:
+            await asyncio.wait(busy, timeout=grace_s)
+        for worker in workers:
+            worker.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
 
     # -- one lane worker ---------------------------------------------------------------------------
     async def _work(self, lane: Lane) -> None:
         # One context per worker, so one HTTP client per worker (see pipeline.stages.sink): a worker
         # runs one delivery at a time, and only ``now`` changes from one delivery to the next.
         ctx = self.context()
-        while True:
+        me = asyncio.current_task()
+        while not self._closing:
             job = await lane.queue.get()
             lane.queued.set(lane.queue.qsize())
+            self._busy.add(me)
             try:
                 ctx.now = _utcnow()
                 await self._handle(lane, job, ctx)
@@ -172,6 +187,7 @@ class Deliverer:
             except Exception:  # a bug must not kill the lane; the record stays unacked (redelivered)
                 log.exception("sink: unexpected error on %s[%d]@%d", *job.origin)
             finally:
+                self._busy.discard(me)
                 lane.breaker_state.set(int(lane.breaker.state(self.clock())))
 
     async def _handle(self, lane: Lane, job: Job, ctx: DeliveryContext) -> None:

@@ -278,3 +278,29 @@ def test_a_connector_slower_than_the_attempt_timeout_is_a_retryable_failure():
         assert headers["pipeline.retry.last_error"] == "test: no outcome within 0.1s"
         assert ledger.entries == {}
     asyncio.run(scenario())
+
+
+def test_close_lets_deliveries_under_way_finish_and_leaves_queued_ones_unacked():
+    async def scenario():
+        settings = SinkSettings(concurrency_per_target=2, rate_per_target_s=1000, burst_per_target=1000)
+        deliverer, ledger, output, acked = make(settings)
+        busy, idle = ScriptedConnector("busy", delay=0.2), ScriptedConnector("idle")
+        for i in range(3):  # two in the lane's workers, one queued behind them
+            await deliverer.dispatch(job(f"b{i}", busy, acked))
+        await deliverer.dispatch(job("i0", idle, acked))
+        while "i0" not in acked or len(busy.calls) < 2:
+            await asyncio.sleep(0.005)
+        await deliverer.close(grace_s=5.0)
+        assert sorted(acked) == ["b0", "b1", "i0"] and busy.calls == ["b0", "b1"]  # b2 waits for its next owner
+        assert ledger.entries["b0"].state == ledger.entries["b1"].state == "delivered"
+        assert all(w.done() for lane in deliverer.lanes.values() for w in lane.workers)
+
+        deliverer, ledger, output, acked = make(settings)
+        stuck = ScriptedConnector("stuck", delay=60)
+        await deliverer.dispatch(job("s0", stuck, acked))
+        while not stuck.calls:
+            await asyncio.sleep(0.005)
+        started = asyncio.get_running_loop().time()
+        await deliverer.close(grace_s=0.1)  # past the grace, a delivery is cut off
+        assert asyncio.get_running_loop().time() - started < 1 and acked == []
+    asyncio.run(scenario())
