@@ -15,12 +15,15 @@ another partition of the same tier.
 Stores: the delivery ledger and the connectors' thread memory are in Redis (sink_stores explains why
 Redis and not the topology's ``delivery_ledger`` table).
 
-HTTP: each lane worker has its own ``httpx.AsyncClient`` (a few keep-alive connections, in practice one
-to its target), not one client for every target: httpcore's pool walks all of its connections (and
-probes every idle one's socket) twice per request, so one pool of 64 connections cost ~2.5 ms of CPU
-per request against ~0.5 ms for a small pool per worker (``python -m bench.sink.http_clients``). A
-worker runs one delivery at a time, so its connection is free when it needs it. Each worker's client
-keeps at most ``min(sink.http_max_connections, 4)`` connections (a connector may call two hosts).
+HTTP: each lane worker sends through its own ``AiohttpSender`` (connectors.http: one
+``aiohttp.ClientSession``, a few keep-alive connections, in practice one to its target). aiohttp, not
+httpx: in this shape httpx + httpcore cost ~520 µs of CPU per request, aiohttp ~80–170 µs, and the
+sink's whole budget is well under a millisecond per delivery (bench/sink/RESULTS.md). One client per
+worker, not one for every target: a worker runs one delivery at a time, so its connection is free
+when it needs it, and a big shared pool costs more per request (httpcore's did: ~2.5 ms with 64
+connections). Each worker's pool keeps at most ``min(sink.http_max_connections, 4)`` connections (a
+connector may call two hosts). At shutdown the lanes finish the deliveries under way (up to
+``SHUTDOWN_GRACE_S``), then the senders are closed.
 Metrics: ``/metrics`` on the worker's web port (``worker.web_port``).
 """
 
@@ -79,6 +82,7 @@ class SinkRuntime:
         self.targets = targets
         self._send = send
         self._deliverer: Deliverer | None = None
+        self._senders: list = []  # AiohttpSender of every lane worker, closed by aclose()
         self._lock = asyncio.Lock()
 
     async def deliverer(self) -> Deliverer:
@@ -94,27 +98,37 @@ class SinkRuntime:
         import redis.asyncio as aioredis
 
         from connectors.base import DeliveryContext
+        from connectors.http import AiohttpSender
         from pipeline.stages.sink_stores import RedisLedger, RedisThreadStore
 
         sink = self.settings.sink
-        timeout = httpx.Timeout(sink.http_timeout_s, connect=sink.http_connect_timeout_s)
-        tls = httpx.create_ssl_context()  # loading the CA bundle costs ~30 ms: once, not per client
+        # The CA bundle httpx used (certifi), loaded once for every sender (~30 ms per load).
+        tls = httpx.create_ssl_context()
         per_worker = min(sink.http_max_connections, HTTP_CONNECTIONS_PER_WORKER)
-        limits = httpx.Limits(max_connections=per_worker, max_keepalive_connections=per_worker)
         client = aioredis.from_url(self.settings.redis.url)
         prefix = self.settings.topics.prefix
         threads = RedisThreadStore(client, prefix, sink.thread_ttl_s)
         external_url = getattr(getattr(self.settings, "group", None), "external_url", "")
 
         def context() -> DeliveryContext:
-            """A lane worker's context (called once per worker): its own HTTP client."""
-            http = httpx.AsyncClient(timeout=timeout, limits=limits, follow_redirects=False, verify=tls)
+            """A lane worker's context (called once per worker, in the worker): its own HTTP sender."""
+            http = AiohttpSender(timeout_s=sink.http_timeout_s, connect_timeout_s=sink.http_connect_timeout_s,
+                                 max_connections=per_worker, tls=tls)
+            self._senders.append(http)
             return DeliveryContext(http=http, threads=threads, now=datetime.now(timezone.utc),
                                    external_url=external_url)
 
         return Deliverer(settings=sink, policy=self.policy,
                          ledger_store=RedisLedger(client, prefix, sink.ledger_ttl_s),
                          output=_Output(self._send), context=context)
+
+    async def aclose(self) -> None:
+        """Stop the lanes (deliveries under way finish first, see ``Deliverer.close``), then close
+        the HTTP senders."""
+        if self._deliverer is not None:
+            await self._deliverer.close(grace_s=SHUTDOWN_GRACE_S)
+        senders, self._senders = self._senders, []
+        await asyncio.gather(*(sender.aclose() for sender in senders))
 
     async def intake(self, event, source_topic: str) -> None:
         deliverer = await self.deliverer()
@@ -133,6 +147,9 @@ class SinkRuntime:
 
 
 HTTP_CONNECTIONS_PER_WORKER = 4  # a worker needs one at a time; a few for connectors that call two hosts
+# How long a shutdown waits for deliveries under way: they take milliseconds unless a target is slow,
+# and one cut off leaves a pending ledger entry that reads as an unknown outcome after the restart.
+SHUTDOWN_GRACE_S = 10.0
 
 
 class _Output:
@@ -146,10 +163,6 @@ def run(settings: Settings) -> None:
     from pipeline.stages.app import StageApp
 
     stage = StageApp("sink", settings)
-    # httpx logs one INFO line per delivery; httpcore formats a DEBUG line per step of every request
-    # whenever its logger is enabled for DEBUG (~4% of the CPU while Faust left the root logger at DEBUG).
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("httpcore").setLevel(logging.WARNING)
     # A retry tier's records wait in timers without being acknowledged; a rebalance must not wait
     # for them (faust #133): whatever is not acknowledged is read again by the partition's new owner.
     stage.app.conf.stream_wait_empty = False
@@ -164,7 +177,8 @@ def run(settings: Settings) -> None:
     runtime = SinkRuntime(settings, policy, targets, send)
 
     @stage.app.on_before_shutdown.connect
-    async def close_connectors(app, **_kwargs) -> None:
+    async def close_connectors(app, **_kwargs) -> None:  # consumer stopped, producer not yet
+        await runtime.aclose()
         await targets.aclose()
 
     @stage.app.agent(topics[MAIN_TOPIC], name="sink-notifications")

@@ -117,6 +117,7 @@ def test_503_three_times_then_200_is_delivered_once_after_the_retry_tiers(
         wait_until(lambda: delivered, worker, what="delivery")
         time.sleep(3)  # a second delivery (or a further retry) would arrive in this window
     assert delivered == [n.group_key] and len(target.log) == 4
+    assert "Unclosed" not in worker.process.log_file.read_text()  # the lanes' HTTP sessions were closed
     attempts = []
     for tier in ("notifications.retry.5s", "notifications.retry.30s", "notifications.retry.5m"):
         records = wait_for_records(settings, tier, lambda rs: len(rs) >= 1)
