@@ -86,6 +86,15 @@ def dev_down() -> None:
         click.echo(f"{name}: {'stopped' if service.down() else 'was not running'}")
 
 
+@dev.command("reset")
+@click.confirmation_option(prompt="Delete the local broker's topics and Redis's data?")
+def dev_reset() -> None:
+    """Stop the services and delete their data (topics, offsets, the ledger); jars are kept.
+    `pipeline dev up` then starts empty."""
+    for name, service in (("redis", _redis()), ("kafka", _broker())):
+        click.echo(f"{name}: {'data deleted' if service.reset() else 'no data to delete'}")
+
+
 @dev.command("status")
 def dev_status() -> None:
     """Show whether the local services run and answer."""

@@ -180,8 +180,22 @@ class LocalKafka:
             )
         except BrokerNotReady as exc:
             self.process.stop(timeout=5)
-            raise DevEnvError(f"Kafka did not become ready: {exc}\n{self.process.log_tail()}") from exc
+            raise DevEnvError(
+                f"Kafka did not become ready: {exc}\n{self.process.log_tail()}\n"
+                # Seen here: thousands of topics left by interrupted test runs made the controller
+                # load its metadata for minutes. The dev data is disposable.
+                f"The broker's data in {self.data_dir} holds {count_topic_dirs(self.data_dir)} partition "
+                "directories. If it grew from old test runs, `pipeline dev reset` deletes it and starts empty."
+            ) from exc
         return BrokerStart(self.bootstrap, time.monotonic() - launched, downloaded)
+
+    def reset(self) -> bool:
+        """Stop the broker and delete its data (topics, offsets, cluster id); the jars stay.
+        Returns whether there was data to delete."""
+        self.down()
+        existed = self.data_dir.exists()
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+        return existed
 
     def down(self) -> bool:
         # Kafka flushes and closes its logs on SIGTERM; a clean stop avoids log recovery next start.
@@ -192,3 +206,10 @@ class LocalKafka:
             return f"kafka: stopped (data in {self.data_dir})"
         state = "ready" if broker_answers(self.bootstrap) else "running, not answering metadata"
         return f"kafka: {state} at {self.bootstrap} (pid {self.process.pid()}, data in {self.data_dir})"
+
+
+def count_topic_dirs(data_dir: Path) -> int:
+    """Partition directories (``<topic>-<n>``) under a broker's log dir; 0 when it is missing."""
+    if not data_dir.is_dir():
+        return 0
+    return sum(1 for entry in data_dir.iterdir() if entry.is_dir() and re.search(r"-\d+$", entry.name))

@@ -68,6 +68,17 @@ class LocalRedis:
     def down(self) -> bool:
         return self.process.stop(timeout=15)
 
+    def reset(self) -> bool:
+        """Stop Redis and delete its data (the append-only file); returns whether there was any."""
+        self.down()
+        files = [*self.home.glob("appendonly*"), *self.home.glob("*.rdb")]
+        for path in files:
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+        return bool(files)
+
     def status(self) -> str:
         if not self.process.is_running():
             return "redis: stopped"

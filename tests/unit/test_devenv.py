@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from pipeline.devenv import DevEnvError
-from pipeline.devenv.kafka import LocalKafka
+from pipeline.devenv.kafka import LocalKafka, count_topic_dirs
 from pipeline.devenv.process import ManagedProcess, free_port
 from pipeline.devenv.redis import LocalRedis
 from pipeline.settings import DevSettings
@@ -79,3 +79,28 @@ def test_managed_process_start_and_stop(tmp_path):
     assert process.stop(timeout=5) is True
     assert not process.is_running()
     assert not process.pid_file.exists()
+
+
+def test_reset_deletes_the_broker_data_and_keeps_the_jars(tmp_path):
+    broker = LocalKafka(dev(tmp_path))
+    for name in ("t1.alerts.raw-0", "t1.alerts.raw-1", "__consumer_offsets-3"):
+        (broker.data_dir / name).mkdir(parents=True)
+    (broker.data_dir / "meta.properties").write_text("cluster.id=x\n")
+    broker.jars_dir.mkdir(parents=True)
+    (broker.jars_dir / "kafka_2.13-3.9.1.jar").write_bytes(b"jar")
+    assert count_topic_dirs(broker.data_dir) == 3
+    assert broker.reset() is True
+    assert not broker.data_dir.exists() and count_topic_dirs(broker.data_dir) == 0
+    assert (broker.jars_dir / "kafka_2.13-3.9.1.jar").exists()
+    assert broker.reset() is False  # nothing left to delete
+
+
+def test_reset_deletes_the_redis_append_only_data_and_keeps_the_config(tmp_path):
+    local = LocalRedis(dev(tmp_path))
+    (local.home / "appendonlydir").mkdir(parents=True)
+    (local.home / "appendonlydir" / "appendonly.aof.1.base.rdb").write_bytes(b"x")
+    (local.home / "redis.conf").write_text("port 1\n")
+    assert local.reset() is True
+    assert not (local.home / "appendonlydir").exists()
+    assert (local.home / "redis.conf").exists()
+    assert local.reset() is False
