@@ -33,7 +33,7 @@ import os
 import socket
 import ssl
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 import aiohttp
@@ -87,7 +87,7 @@ class AiohttpSender:
             async with self._session.request(method, url, headers=headers, data=content,
                                              allow_redirects=False) as answer:
                 body = await _read_at_most(answer.content, self.max_body_bytes)
-                return httpx.Response(answer.status, headers=_decoded_headers(answer.raw_headers), content=body)
+                return httpx.Response(answer.status, headers=_decoded_headers(answer), content=body)
         except aiohttp.ClientError as exc:
             raise _as_httpx_error(exc) from exc
         except TimeoutError as exc:  # asyncio's, from one of aiohttp's timers (theirs are ClientErrors)
@@ -109,9 +109,11 @@ async def _read_at_most(stream: aiohttp.StreamReader, limit: int) -> bytes:
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-def _decoded_headers(raw: tuple[tuple[bytes, bytes], ...]) -> list[tuple[bytes, bytes]]:
+def _decoded_headers(answer: aiohttp.ClientResponse) -> Sequence[tuple[bytes, bytes]]:
     # aiohttp already decompressed the body: httpx.Response would try to decompress it again.
-    return [(name, value) for name, value in raw if name.lower() != b"content-encoding"]
+    if "Content-Encoding" not in answer.headers:
+        return answer.raw_headers
+    return [(name, value) for name, value in answer.raw_headers if name.lower() != b"content-encoding"]
 
 
 def _as_httpx_error(exc: aiohttp.ClientError) -> httpx.TransportError:
