@@ -8,7 +8,9 @@ its own CPU time (``time.process_time``) per request. Variants:
 - ``httpx-shared``: one ``httpx.AsyncClient`` for all workers (the sink before: one client, one pool);
 - ``httpx-per-worker``: one client per worker (the sink now: httpcore's pool walks all of its
   connections twice per request, so small pools are cheaper);
-- ``aiohttp``: one ``aiohttp.ClientSession`` (aiohttp is installed with Faust).
+- ``aiohttp``: one ``aiohttp.ClientSession`` for all workers; ``aiohttp-per-worker``: one per worker;
+- ``sender``: one ``connectors.http.AiohttpSender`` per worker (the sink now: aiohttp, the body sent
+  as ``json=`` through orjson and the answer wrapped in an ``httpx.Response``).
 
 Figures, never assertions; compare within one run (the machine is shared).
 """
@@ -21,6 +23,8 @@ import multiprocessing
 import socket
 import sys
 import time
+
+import orjson
 
 RESPONSE = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-type: text/plain\r\n\r\nok"
 BODY = b'{"receiver":"bench","status":"firing","alerts":[' + b'"x",' * 170 + b'"x"]}\n'
@@ -68,12 +72,26 @@ async def _run(variant: str, url: str, workers: int, requests: int) -> tuple[flo
         async def one(c):
             response = await c.request("POST", url, headers=headers, content=BODY)
             assert response.status_code == 200
+    elif variant == "sender":
+        from connectors.http import AiohttpSender
+
+        clients = [AiohttpSender(timeout_s=15, connect_timeout_s=5, max_connections=4) for _ in range(workers)]
+        closers.extend(c.aclose for c in clients)
+        payload = orjson.loads(BODY)
+
+        async def one(c):
+            response = await c.request("POST", url, headers=headers, json=payload)
+            assert response.status_code == 200
     else:
         import aiohttp
 
-        session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=200))
-        closers.append(session.close)
-        clients = [session] * workers
+        def session(connections: int):
+            s = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=connections))
+            closers.append(s.close)
+            return s
+
+        shared = session(200) if variant == "aiohttp" else None
+        clients = [shared or session(4) for _ in range(workers)]
 
         async def one(c):
             async with c.request("POST", url, headers=headers, data=BODY) as response:
@@ -98,9 +116,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=5000)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 16, 64])
-    parser.add_argument("--variants", nargs="+", default=["httpx-shared", "httpx-per-worker", "aiohttp"])
+    parser.add_argument("--variants", nargs="+", default=["httpx-shared", "httpx-per-worker", "aiohttp", "aiohttp-per-worker",
+                                                        "sender"])
     args = parser.parse_args()
-    # As the sink worker does (pipeline.stages.sink._skip_sniffio_lookups).
+    # httpcore imports sniffio at every lock and event it sets up: without it installed (it is a
+    # dependency now), each failed import searches sys.path and the httpx figures come out too high.
     try:
         import sniffio  # noqa: F401
     except ImportError:
