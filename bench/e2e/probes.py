@@ -99,7 +99,7 @@ def start_py_spy(pids: dict[str, int], seconds: float, out_dir: Path, rate: int 
     for name, pid in pids.items():
         out = out_dir / f"{name}-{uuid.uuid4().hex[:6]}.txt"
         proc = subprocess.Popen([binary, "record", "--pid", str(pid), "--duration", str(int(seconds)), "--rate",
-                                 str(rate), "--format", "raw", "--nonblocking", "--output", str(out)],
+                                 str(rate), "--format", "raw", "--nonblocking", "--gil", "--output", str(out)],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         running[name] = (proc, out)
     return running

@@ -147,8 +147,9 @@ def markdown(bench) -> str:
         pc = bench.profile_cpu
         lines += [f"## 4. Where the time goes: py-spy on every pipeline process at {a.profile_rate:,.0f} alerts/s "
                   f"for {a.profile_seconds:g} s", "",
-                  "CPU seconds per process in the window ({:,} alerts), and py-spy's samples of the busy (non-idle) "
-                  "threads bucketed by the innermost frame that belongs to a bucket:".format(pc.get("alerts", 0)), ""]
+                  "CPU seconds per process in the window ({:,} alerts), and py-spy's samples of the thread holding the "
+                  "GIL (`--gil`: Python work only; waits in select() and librdkafka's poll release the GIL and would "
+                  "otherwise be counted as busy) bucketed by the innermost frame that belongs to a bucket:".format(pc.get("alerts", 0)), ""]
         lines += ["| process | CPU ms / 1k alerts | samples | top buckets | top own-time functions |",
                   "| --- | ---: | ---: | --- | --- |"]
         for name, prof in bench.profile.items():
