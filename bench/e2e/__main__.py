@@ -173,19 +173,22 @@ def measure_rss(target: Target) -> dict[str, int]:
 def load_to(bench: Bench, target: Target, n: int, run: str, lag: LagProbe | None) -> dict:
     args = bench.args
     missing = n - target.active
+    refused: dict = {}
     if missing > 0:
         seconds = missing / args.rss_rate
         load = offer(target.url, run, rate=args.rss_rate, duration=seconds, batch=args.batch, groups=10_000,
                      procs=args.procs, seq_offset=target.active)
         target.active += load.ok_alerts
+        refused = load.errors  # POSTs not answered 2xx, by status or exception: their alerts are not active
     drain_s = wait_drained(lag, timeout=args.drain_timeout)[0] if lag else 0.0
     if not lag:
         time.sleep(3.0)
     rss = measure_rss(target)
     print(f"  rss {target.name:<12} at {target.active:,} active alerts (drained in {drain_s:.0f}s): "
           + ", ".join(f"{k} {v / 1024:.0f} MiB" for k, v in rss.items())
-          + f"  total {sum(rss.values()) / 1024:.0f} MiB", flush=True)
-    return {"target": target.name, "active": target.active, "rss_kib": rss, "drain_s": drain_s}
+          + f"  total {sum(rss.values()) / 1024:.0f} MiB" + (f"; POSTs refused: {refused}" if refused else ""),
+          flush=True)
+    return {"target": target.name, "active": target.active, "rss_kib": rss, "drain_s": drain_s, "refused": refused}
 
 
 def lag_slope(samples: list[tuple[float, int]]) -> float:
