@@ -50,13 +50,27 @@ class Stage:
 
 
 class SlowFirstClassifier:
-    """The first event's items take longest: the second event's finish while they are in flight."""
+    """The first event's items wait until the test releases them: the second event's finish while they
+    are in flight, whatever the machine's load (no timing in the test)."""
+
+    def __init__(self):
+        self.release = asyncio.Event()
 
     async def process(self, value):
-        await asyncio.sleep({b"slow": 0.05, b"fast": 0.0, b"bad": 0.01}[value])
+        if value == b"slow":
+            await self.release.wait()
+        else:
+            await asyncio.sleep(0)
         if value == b"bad":
             return Rejected("WireError", "unreadable")
         return Classified(value, value + b"!")
+
+
+async def until(condition, timeout=5.0):
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "condition not reached"
+        await asyncio.sleep(0.001)
 
 
 def test_each_event_is_acknowledged_after_its_own_items_and_dead_letters_name_their_event():
@@ -68,8 +82,9 @@ def test_each_event_is_acknowledged_after_its_own_items_and_dead_letters_name_th
         in_flight = KeyedInFlight(8)
         await submit_items(stage, first, classifier, in_flight, "classified")
         await submit_items(stage, second, classifier, in_flight, "classified")
-        await asyncio.sleep(0.02)
-        assert (first.acked, second.acked) == (0, 1)  # the second is out while the first still works
+        await until(lambda: second.acked == 1)
+        assert first.acked == 0  # the second is out while the first still works
+        classifier.release.set()
         await in_flight.drain()
         assert (first.acked, second.acked) == (1, 1)
 
