@@ -85,6 +85,7 @@ class SinkRuntime:
         self._send = send
         self._deliverer: Deliverer | None = None
         self._senders: list = []  # AiohttpSender of every lane worker, closed by aclose()
+        self._redis = None  # the ledger's and thread memory's client, closed by aclose()
         self._lock = asyncio.Lock()
 
     async def deliverer(self) -> Deliverer:
@@ -107,7 +108,7 @@ class SinkRuntime:
         # The CA bundle httpx used (certifi), loaded once for every sender (~30 ms per load).
         tls = httpx.create_ssl_context()
         per_worker = min(sink.http_max_connections, HTTP_CONNECTIONS_PER_WORKER)
-        client = aioredis.from_url(self.settings.redis.url)
+        client = self._redis = aioredis.from_url(self.settings.redis.url)
         prefix = self.settings.topics.prefix
         threads = RedisThreadStore(client, prefix, sink.thread_ttl_s)
         external_url = getattr(getattr(self.settings, "group", None), "external_url", "")
@@ -126,11 +127,14 @@ class SinkRuntime:
 
     async def aclose(self) -> None:
         """Stop the lanes (deliveries under way finish first, see ``Deliverer.close``), then close
-        the HTTP senders."""
+        the HTTP senders and the Redis client (the ledger's last writes are answered by then)."""
         if self._deliverer is not None:
             await self._deliverer.close(grace_s=SHUTDOWN_GRACE_S)
         senders, self._senders = self._senders, []
         await asyncio.gather(*(sender.aclose() for sender in senders))
+        redis_client, self._redis = self._redis, None
+        if redis_client is not None:
+            await redis_client.aclose()
 
     async def intake(self, event, source_topic: str) -> None:
         deliverer = await self.deliverer()
