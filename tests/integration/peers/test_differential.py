@@ -116,7 +116,9 @@ def test_pipeline_matches_alertmanager_side_by_side(kafka_bootstrap, tmp_path):
             ours = [d for d in collector.at("/pipeline" + s.path(hook)) if d.received <= last]
             expected_am = check(s, hook, [seen_from_webhook(d.received, d.body, base) for d in am_seen])
             assert not expected_am, "Alertmanager itself missed the expected batches (machine too slow?):\n" + \
-                "\n".join(expected_am)
+                "\n".join(expected_am) + "\nwhat it sent on that path (s after base, alerts):\n" + "\n".join(
+                    f"  {d.received - base:.3f} {[a['labels'].get('alertname') for a in d.body.get('alerts', [])]}"
+                    for d in collector.at("/am" + s.path(hook)))
             problems += compare(s.path(hook), ours, am_seen, base)
     assert not problems, "\n".join(problems) + "\n" + logs
 
