@@ -84,7 +84,7 @@ def run_once(raws: list[bytes], config, flush_each: bool) -> dict[str, float]:
         routed = route_record(muted, tree)
         t5 = clock()
         keys = set()
-        for _key, value in ((r[0], r[1]) for r in routed.routed):
+        for _group_key, value in routed.routed:
             alert = routed_alert(value)
             dispatcher.insert(alert.routes[0], alert.alert, now, alert.received_at)
             keys.add(alert.routes[0].group_key)
@@ -120,7 +120,6 @@ def main(argv: list[str] | None = None) -> int:
         passes = [run_once(raws, config, flush_each) for _ in range(args.repeats)]
         print(f"\nshape {shape}: " + ("every group flushed as it comes (group_wait 0)" if flush_each
                                       else "no flush per alert (groups flush every group_interval)"))
-        totals = []
         for step in STEPS:
             values = [spent[step] / args.alerts * 1e6 for spent in passes]
             print(f"  {step:<13} {statistics.median(values):7.1f} ({min(values):.1f}–{max(values):.1f})")

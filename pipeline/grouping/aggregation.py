@@ -44,13 +44,13 @@ merged them.
 
 from __future__ import annotations
 
-import orjson
-
 import functools
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
+
+import orjson
 
 from pipeline.dedup.codec import (
     alert_from_state,
