@@ -7,9 +7,9 @@ from datetime import timedelta
 
 import click
 import yaml
-from confluent_kafka import KafkaException
 
 from pipeline.devenv import DevEnvError
+from pipeline.runtime.admin import KafkaException
 from pipeline.settings import Settings, knobs_markdown
 
 
@@ -186,7 +186,7 @@ def send(file, source: str) -> None:
     FILE holds one alert or a list, JSON or YAML, in the Alertmanager API v2 shape
     (labels, annotations, startsAt, endsAt, generatorURL). Exit 1 if any alert was invalid.
     """
-    from pipeline.direct_producer import DeliveryError, RawAlertProducer
+    from pipeline.runtime.direct_producer import DeliveryError, RawAlertProducer
 
     text = file.read()
     where = getattr(file, "name", "<stdin>")
@@ -227,7 +227,7 @@ def tail(topic: str, follow: bool, new: bool, max_records: int | None, matchers:
     With filters, --max counts the records printed."""
     import orjson
 
-    from pipeline.topic_reader import read_topic
+    from pipeline.runtime.reader import read_topic
 
     wanted = dict(_label_pair(m) for m in matchers)
     filtered = bool(wanted or priorities or receivers)
@@ -335,8 +335,8 @@ def _load_topology(settings: Settings):
 
 
 def _apply(fix_config: bool, increase_partitions: bool) -> int:
-    from pipeline.kafka_clients import admin_client
-    from pipeline.topology.apply import apply_topology
+    from pipeline.runtime.admin import admin_client
+    from pipeline.runtime.topics import apply_topology
 
     settings = _settings()
     declared = _load_topology(settings)
@@ -379,8 +379,8 @@ def topology_describe(offline: bool) -> None:
     declared = _load_topology(settings)
     live = {}
     if not offline:
-        from pipeline.kafka_clients import admin_client
-        from pipeline.topology.apply import cluster_state
+        from pipeline.runtime.admin import admin_client
+        from pipeline.runtime.topics import cluster_state
 
         names = [settings.topic(n) for n in declared.topics]
         try:

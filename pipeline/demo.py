@@ -21,7 +21,7 @@ import orjson
 from pipeline.devenv.components import Component, wait_until_ready
 from pipeline.devenv.process import free_port, port_in_use
 from pipeline.settings import Settings
-from pipeline.topic_reader import wait_for_records
+from pipeline.runtime.reader import wait_for_records
 
 # Every stage in data-flow order, and the topic each one writes the alert (or its notification) to.
 STAGES = {"normalize": "alerts.normalized", "dedup": "alerts.deduped", "classify": "alerts.classified",

@@ -283,3 +283,26 @@ RECORD_MODELS: dict[str, type[WireRecord]] = {
     model.avro_record: model
     for model in (Alert, RawAlert, AlertEvent, EnrichedAlert, Notification, Silence)
 }
+
+
+# -- The stable way to work with records, whatever the model library underneath ----------------------
+# Internal records are moving from pydantic models to compiled msgspec Structs (the lean data path);
+# code outside pipeline.models and pipeline.wire uses these instead of library methods
+# (model_copy, model_dump, model_validate), so it keeps working across that change.
+
+R = Any
+
+
+def replace(record: R, **changes: Any) -> R:
+    """A copy of ``record`` with ``changes`` (no validation: the values must already be right)."""
+    return record.model_copy(update=changes)
+
+
+def to_builtins(record: R) -> dict[str, Any]:
+    """The record as JSON-ready builtins (datetimes as RFC 3339 strings), as on the wire."""
+    return record.model_dump(mode="json")
+
+
+def from_builtins(record_type: type[R], value: Mapping[str, Any]) -> R:
+    """A record from builtins (as ``to_builtins`` returns, or decoded JSON), validated."""
+    return record_type.model_validate(value)

@@ -16,10 +16,10 @@ import pytest
 
 from pipeline.devenv import DevEnvError
 from pipeline.devenv.process import free_port
-from pipeline.kafka_clients import BrokerNotReady, admin_client, wait_for_broker
+from pipeline.runtime.admin import BrokerNotReady, admin_client, wait_for_broker
 from pipeline.settings import DevSettings, KafkaSettings, Settings, TopicSettings
 from pipeline.topology import load_topology
-from pipeline.topology.apply import apply_topology
+from pipeline.runtime.topics import apply_topology
 
 HOW_TO_FIX_KAFKA = (
     "Tests need a real Kafka broker. Either export KAFKA_BOOTSTRAP_SERVERS=host:port of a running "

@@ -33,10 +33,10 @@ from confluent_kafka import Producer
 from pipeline import wire
 from pipeline.classification.config import load_classification_file
 from pipeline.devenv.components import Component
-from pipeline.producer import durable_config
+from pipeline.runtime.producer import durable_config
 from pipeline.settings import ClassificationSettings, KafkaSettings, RedisSettings, Settings, TopicSettings, WorkerSettings
 from pipeline.stages.classify import AlertClassifier
-from pipeline.topic_reader import wait_for_records
+from pipeline.runtime.reader import wait_for_records
 from tests.integration.classify.fake_model import FakeModel
 from tests.integration.classify.helpers import deduped_event
 from tests.integration.helpers import CREATED_PREFIXES, drop_topics_with_prefixes, settings_with_topology

@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         config = load_alertmanager_config(str(path))
     raws = raw_records(args.alerts, args.groups, datetime.now(timezone.utc))
     gc.collect()
-    gc.freeze()  # as the workers do (pipeline.stages.housekeeping): the set-up is not collected over and over
+    gc.freeze()  # as the workers do (pipeline.runtime.housekeeping): the set-up is not collected over and over
     print(f"{args.alerts:,} alerts in {args.groups:,} groups, {args.repeats} passes per shape; "
           f"µs of CPU per alert, median (min–max) of the passes")
     for shape, flush_each in (("open", True), ("join", False)):

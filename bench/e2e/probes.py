@@ -13,7 +13,7 @@ from pathlib import Path
 from confluent_kafka import Consumer, TopicPartition
 
 from bench.ingest.targets import ProcessCpu, process_tree
-from pipeline.kafka_clients import RDKAFKA_LOGGER
+from pipeline.runtime.admin import RDKAFKA_LOGGER
 from pipeline.settings import Settings
 from pipeline.topology import load_topology
 

@@ -159,11 +159,11 @@ INCLUSIVE = [
     ("      alert_fingerprint (C FNV-1a via cffi)", ["pipeline/fingerprint.py:alert_fingerprint"]),
     ("    raw_alert_json (orjson)", ["pipeline/ingest/records.py:raw_alert_json"]),
     ("  Bridge._write", ["pipeline/bridge/app.py:_write"]),
-    ("    DurableProducer._send (produce, one future per request)", ["pipeline/producer.py:_send"]),
+    ("    DurableProducer._send (produce, one future per request)", ["pipeline/runtime/producer.py:_send"]),
     ("  metrics (prometheus_client)", ["prometheus_client/metrics.py:inc", "prometheus_client/metrics.py:observe",
                                       "prometheus_client/metrics.py:labels"]),
     ("Starlette's own code (self time in starlette/*)", ["self:starlette/"]),
-    ("_settle (one per request, via call_soon_threadsafe)", ["pipeline/producer.py:_settle"]),
+    ("_settle (one per request, via call_soon_threadsafe)", ["pipeline/runtime/producer.py:_settle"]),
     ("idle: in the event loop's C code, nothing Python runnable", ["bench/ingest/profile.py:_run_loop"]),
 ]
 

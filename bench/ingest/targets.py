@@ -27,10 +27,10 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 from pipeline.devenv.components import Component, wait_until_ready
 from pipeline.devenv.kafka import LocalKafka
 from pipeline.devenv.process import DevEnvError, free_port
-from pipeline.kafka_clients import RDKAFKA_LOGGER, admin_client
+from pipeline.runtime.admin import RDKAFKA_LOGGER, admin_client
 from pipeline.settings import DevSettings, KafkaSettings, Settings
 from pipeline.topology import load_topology
-from pipeline.topology.apply import apply_topology
+from pipeline.runtime.topics import apply_topology
 from pipeline.wire.batch import items_of
 from tests.integration.bridge_harness import write_sources
 

@@ -41,12 +41,12 @@ from starlette.routing import Route
 
 from pipeline import wire
 from pipeline.devenv.components import Component
-from pipeline.kafka_clients import admin_client
+from pipeline.runtime.admin import admin_client
 from pipeline.models import Alert, Notification
-from pipeline.producer import durable_config
+from pipeline.runtime.producer import durable_config
 from pipeline.settings import KafkaSettings, RedisSettings, Settings, SinkSettings, TopicSettings, WorkerSettings
 from pipeline.topology import load_topology
-from pipeline.topology.apply import apply_topology
+from pipeline.runtime.topics import apply_topology
 
 
 def free_port() -> int:

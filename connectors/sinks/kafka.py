@@ -5,7 +5,7 @@ so one group's notifications stay in order on one partition), ``notification`` (
 or ``none`` — and ``headers`` (static string headers added to every record). Every record also carries
 ``notification-id``, ``receiver`` and ``status`` headers.
 
-Delivery is produce + acknowledgement by all in-sync replicas through ``pipeline.producer.
+Delivery is produce + acknowledgement by all in-sync replicas through ``pipeline.runtime.producer.
 DurableProducer`` on the pipeline's own cluster (``Settings().kafka``) unless the sink hands the
 connector a producer with ``use_producer``. No acknowledgement in time is retryable; a record the broker
 can never take (too large, topic unknown or not authorized) is permanent. Call ``aclose`` at shutdown.
@@ -20,7 +20,7 @@ import httpx
 
 from connectors.base import Connector, ConnectorConfig, DeliveryContext, OutboundRequest, Outcome
 from pipeline.models import Notification
-from pipeline.producer import DurableProducer, OutgoingRecord, ProduceError
+from pipeline.runtime.producer import DurableProducer, OutgoingRecord, ProduceError
 from pipeline.wire import encode
 
 # librdkafka error names after which the same record can never be accepted

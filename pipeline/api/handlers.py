@@ -43,7 +43,7 @@ from pipeline.matchers import Matcher, MatcherError, Matchers, MatchType, parse_
 from pipeline.models import Alert, Silence
 from pipeline.models import Matcher as MatcherModel
 from pipeline.muting.silences import SilenceError, SilenceNotFound, apply_post, expire
-from pipeline.producer import OutgoingRecord, ProduceError
+from pipeline.runtime.producer import OutgoingRecord, ProduceError
 from pipeline.routing import Route as TreeRoute
 from pipeline.routing import group_labels
 
@@ -418,7 +418,7 @@ def parse_postable_silence(body: bytes) -> Silence:
 # --- the endpoints ---------------------------------------------------------------------------------
 
 class AlertmanagerApi:
-    """The endpoints; ``writer`` is what the bridge writes with (pipeline.producer.DurableProducer:
+    """The endpoints; ``writer`` is what the bridge writes with (pipeline.runtime.producer.DurableProducer:
     ``async send_all(records)``, acks=all)."""
 
     def __init__(self, view: ApiView, writer: Any, silences_topic: str, *, config_text: str = "",
@@ -583,7 +583,7 @@ def create_api(settings: Any, writer: Any, config: AlertmanagerConfig | None = N
     """The API with its view and the Kafka follower feeding it, for the bridge process."""
     from pipeline.alertmanager_config import load_alertmanager_config
     from pipeline.api.view import ALERTS_TOPIC, SILENCES_TOPIC
-    from pipeline.topic_follower import TopicFollower
+    from pipeline.runtime.follower import TopicFollower
 
     path = Path(settings.alertmanager_config)
     config = config or load_alertmanager_config(path)

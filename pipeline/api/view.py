@@ -1,7 +1,7 @@
 """The Alertmanager API's materialized view: every silence and every active alert, kept in memory.
 
 Fed from two topics, read whole (every partition, from the beginning, no consumer group commits) by a
-background thread (:class:`~pipeline.topic_follower.TopicFollower`, applying records in its thread),
+background thread (:class:`~pipeline.runtime.follower.TopicFollower`, applying records in its thread),
 so every bridge process and replica sees everything:
 
 * ``silences`` (compacted, key = silence id): the latest record per id; a tombstone deletes.

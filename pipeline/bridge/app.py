@@ -34,7 +34,7 @@ from pipeline.bridge.sources import Source, SourceRegistry
 from pipeline.ingest.errors import AlertProblem, PayloadError, multi_error_text
 from pipeline.ingest.formats.alertmanager_alert import record_too_large
 from pipeline.ingest.formats import FORMATS, GenericMapping
-from pipeline.producer import OutgoingRecord, ProduceError
+from pipeline.runtime.producer import OutgoingRecord, ProduceError
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ JSON_MEDIA_TYPES = ("application/json", "text/json")
 
 
 class AlertWriter(Protocol):
-    """What the bridge needs of a producer (pipeline.producer.DurableProducer)."""
+    """What the bridge needs of a producer (pipeline.runtime.producer.DurableProducer)."""
 
     async def send_all(self, records: list[OutgoingRecord]) -> None: ...
     async def send_values(self, topic: str, keys: list[bytes], values: list[bytes],

@@ -10,7 +10,7 @@ from pipeline.alertmanager_config import global_resolve_timeout
 from pipeline.api.handlers import create_api
 from pipeline.bridge.app import Bridge, BridgeConfig, build_app
 from pipeline.bridge.sources import load_sources
-from pipeline.producer import DurableProducer
+from pipeline.runtime.producer import DurableProducer
 from pipeline.settings import Settings
 from pipeline.topology import load_topology
 

@@ -18,7 +18,7 @@ from pipeline.dead_letters import ERROR_HEADER_PREFIXES
 from pipeline.delivery.headers import ATTEMPTS, FIRST_FAILURE, LAST_ERROR, RETRY_HEADERS
 from pipeline.models import Notification
 from pipeline.settings import Settings
-from pipeline.topic_reader import TopicRecord, read_topic
+from pipeline.runtime.reader import TopicRecord, read_topic
 
 DLQ_TOPIC = "notifications.dlq"
 REPLAY_OF = "pipeline.replay.of"
@@ -103,34 +103,24 @@ def replay(settings: Settings, entries: Iterable[DeadLettered], to_retry: bool =
            progress: Callable[[DeadLettered], None] = lambda _: None) -> tuple[int, list[str]]:
     """Re-send ``entries``; returns (replayed, problems). Waits for the broker's acknowledgement of
     every record before returning (exit 0 means every replayed notification is on its topic)."""
-    from confluent_kafka import Producer
-
-    from pipeline.producer import durable_config
+    from pipeline.runtime.producer import OutgoingRecord, send_blocking
     from pipeline.stages.sink import retry_policy
     from pipeline.topology import load_topology
 
     topology_name = retry_policy(load_topology(settings.topics.topology_file)).tiers[0].topic if to_retry \
         else "notifications"
     topic = settings.topic(topology_name)
-    producer = Producer(durable_config(settings.kafka, 30))
     problems: list[str] = []
-    failures: list[str] = []
-    sent = 0
 
-    def acknowledged(err, msg) -> None:
-        if err is not None:
-            failures.append(f"{msg.key()!r}: {err}")
+    def records():
+        for entry in entries:
+            notification = entry.notification
+            if notification is None:
+                problems.append(f"{entry.where}: not a notification ({entry.record.error}), not replayed")
+            else:
+                yield OutgoingRecord(topic, notification.id.encode(), wire.encode(notification),
+                                     tuple(replay_headers(entry)))
+            progress(entry)
 
-    for entry in entries:
-        notification = entry.notification
-        if notification is None:
-            problems.append(f"{entry.where}: not a notification ({entry.record.error}), not replayed")
-        else:
-            producer.produce(topic, key=notification.id.encode(), value=wire.encode(notification),
-                             headers=replay_headers(entry), on_delivery=acknowledged)
-            producer.poll(0)
-            sent += 1
-        progress(entry)
-    if producer.flush(60) != 0:
-        failures.append("the broker did not acknowledge every record within 60s")
+    sent, failures = send_blocking(settings.kafka, records(), timeout_s=60)
     return sent - len(failures), problems + failures

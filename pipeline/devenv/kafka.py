@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.devenv.process import DevEnvError, ManagedProcess, port_in_use
-from pipeline.kafka_clients import BrokerNotReady, broker_answers, wait_for_broker
+from pipeline.runtime.admin import BrokerNotReady, broker_answers, wait_for_broker
 from pipeline.paths import DEPLOY_DIR
 from pipeline.settings import DevSettings
 

@@ -1,7 +1,7 @@
 """Silences and inhibition sources as one view, fed from the `silences` and `alerts.state` topics.
 
 The mute stage annotates alerts with it; the group stage asks it at flush time, as Alertmanager's
-notify pipeline does. Pure: records in (as read by pipeline.topic_follower), answers out.
+notify pipeline does. Pure: records in (as read by pipeline.runtime.follower), answers out.
 
 Inhibition sources come from alerts.state, the dedup stage's merged view of every alert. Its labels
 are the sender's after relabeling, before classification: an inhibit rule cannot match on labels the

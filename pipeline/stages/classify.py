@@ -27,7 +27,7 @@ from pipeline.dead_letters import Rejected
 from pipeline.enrichment.engine import Enricher
 from pipeline.models import AlertEvent, EnrichedAlert
 from pipeline.settings import Settings
-from pipeline.stages.output import AckAfter
+from pipeline.runtime.output import AckAfter
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +152,7 @@ async def submit_items(stage, event, classifier: AlertClassifier, in_flight, cla
 def run(settings: Settings) -> None:
     from pipeline.classification.inflight import KeyedInFlight
     from pipeline.classification.metrics import add_metrics_page
-    from pipeline.stages.app import StageApp
+    from pipeline.runtime.app import StageApp
 
     rules = load_for_worker(settings.classification.rules_file, "classify")  # before joining the group
     stage = StageApp("classify", settings)

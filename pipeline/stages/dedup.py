@@ -77,8 +77,8 @@ def stored_check(stored: bytes) -> datetime | None:
 
 def run(settings: Settings) -> None:
     from pipeline.due_index import DueIndex
-    from pipeline.stages.app import StageApp
-    from pipeline.stages.output import NO_EVENT
+    from pipeline.runtime.app import StageApp
+    from pipeline.runtime.output import NO_EVENT
 
     stage = StageApp("dedup", settings)
     normalized = stage.topic("alerts.normalized")

@@ -49,8 +49,8 @@ def routed_alert(value: bytes | None) -> EnrichedAlert | Rejected:
 
 def run(settings: Settings) -> None:
     from pipeline.alertmanager_config import load_alertmanager_config
-    from pipeline.stages.app import StageApp
-    from pipeline.topic_follower import TopicFollower, wait_until_caught_up
+    from pipeline.runtime.app import StageApp
+    from pipeline.runtime.follower import TopicFollower, wait_until_caught_up
 
     config = load_alertmanager_config(settings.alertmanager_config)
     dispatcher = Dispatcher(config, external_url=settings.group.external_url)

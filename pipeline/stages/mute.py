@@ -37,8 +37,8 @@ def mute_record(value: bytes | None, view: MutingView, now: datetime) -> tuple[b
 
 def run(settings: Settings) -> None:
     from pipeline.alertmanager_config import load_alertmanager_config
-    from pipeline.stages.app import StageApp
-    from pipeline.topic_follower import TopicFollower, wait_until_caught_up
+    from pipeline.runtime.app import StageApp
+    from pipeline.runtime.follower import TopicFollower, wait_until_caught_up
 
     config = load_alertmanager_config(settings.alertmanager_config)
     view = MutingView.from_config(config)

@@ -100,7 +100,7 @@ def _validation_summary(exc: ValidationError) -> str:
 def run(settings: Settings) -> None:
     from pipeline.classification.config import load_for_worker
     from pipeline.classification.metrics import RELABEL_DROPPED, add_metrics_page
-    from pipeline.stages.app import StageApp
+    from pipeline.runtime.app import StageApp
 
     # Checked before the worker joins its group: a broken file stops it with the key path.
     relabel_rules = load_for_worker(settings.classification.rules_file, "normalize").relabel

@@ -51,7 +51,7 @@ def route_record(value: bytes | None, tree: Route) -> Routed | Rejected:
 
 def run(settings: Settings) -> None:
     from pipeline.alertmanager_config import load_alertmanager_config
-    from pipeline.stages.app import StageApp
+    from pipeline.runtime.app import StageApp
 
     tree = load_alertmanager_config(settings.alertmanager_config).routing_tree()
     stage = StageApp("route", settings)

@@ -166,7 +166,7 @@ class _Output:
 def run(settings: Settings) -> None:
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-    from pipeline.stages.app import StageApp
+    from pipeline.runtime.app import StageApp
 
     stage = StageApp("sink", settings)
     # A retry tier's records wait in timers without being acknowledged; a rebalance must not wait

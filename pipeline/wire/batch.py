@@ -76,7 +76,7 @@ def pack_by_partition(keys: Sequence[bytes | None], values: Sequence[bytes], par
                       max_bytes: int = MAX_BATCH_BYTES) -> list[tuple[int, bytes]]:
     """(partition, batch record value) for records of one topic, each batch under ``max_bytes``
     (a record larger than that travels as a batch of one)."""
-    from pipeline.partitioning import partition_of
+    from pipeline.runtime.partitioning import partition_of
 
     grouped: dict[int, list[list[Item]]] = {}
     sizes: dict[int, int] = {}

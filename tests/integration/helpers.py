@@ -1,15 +1,15 @@
 """Shared helpers of the integration tests: settings with a fresh topology; topic waiting lives in
-pipeline.topic_reader (the demo uses it too)."""
+pipeline.runtime.reader (the demo uses it too)."""
 
 from __future__ import annotations
 
 import uuid
 
-from pipeline.kafka_clients import admin_client
+from pipeline.runtime.admin import admin_client
 from pipeline.settings import KafkaSettings, Settings, TopicSettings
-from pipeline.topic_reader import wait_for_records
+from pipeline.runtime.reader import wait_for_records
 from pipeline.topology import load_topology
-from pipeline.topology.apply import apply_topology
+from pipeline.runtime.topics import apply_topology
 
 __all__ = ["CREATED_PREFIXES", "drop_topics_with_prefixes", "settings_with_topology", "wait_for_records"]
 

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from pipeline.devenv.components import Component
-from pipeline.kafka_clients import admin_client
+from pipeline.runtime.admin import admin_client
 from pipeline.settings import GroupSettings, Settings, WorkerSettings
 from pipeline.topology import load_topology
 from tests.integration.bridge_harness import OPEN_SOURCES, RunningBridge, running_bridge

@@ -6,8 +6,8 @@ from datetime import datetime, timezone
 
 from pipeline import wire
 from pipeline.models import Alert, Notification
-from pipeline.producer import DurableProducer, OutgoingRecord
-from pipeline.topic_reader import read_topic
+from pipeline.runtime.producer import DurableProducer, OutgoingRecord
+from pipeline.runtime.reader import read_topic
 
 
 def test_a_notification_of_five_thousand_alerts_goes_through(settings, applied_topology):

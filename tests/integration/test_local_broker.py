@@ -9,7 +9,7 @@ import time
 from confluent_kafka.admin import NewTopic
 
 from pipeline.devenv.kafka import LocalKafka
-from pipeline.kafka_clients import admin_client, broker_answers
+from pipeline.runtime.admin import admin_client, broker_answers
 from tests.conftest import isolated_dev_settings
 
 

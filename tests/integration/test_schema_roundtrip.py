@@ -5,7 +5,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import NewTopic
 
 from pipeline import wire
-from pipeline.kafka_clients import admin_client
+from pipeline.runtime.admin import admin_client
 from pipeline.models import RECORD_MODELS
 from pipeline.wire.examples import fixture_examples
 

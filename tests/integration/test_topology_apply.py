@@ -4,9 +4,9 @@ from confluent_kafka.admin import ConfigResource, NewTopic, ResourceType
 from click.testing import CliRunner
 
 from pipeline.cli import main as cli
-from pipeline.kafka_clients import admin_client
+from pipeline.runtime.admin import admin_client
 from pipeline.topology import load_topology
-from pipeline.topology.apply import apply_topology, cluster_state
+from pipeline.runtime.topics import apply_topology, cluster_state
 
 
 def test_apply_twice_creates_once_and_then_reports_no_drift(settings):

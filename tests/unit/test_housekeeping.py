@@ -1,4 +1,4 @@
-"""The stage workers' process housekeeping (pipeline.stages.housekeeping), run by hand."""
+"""The stage workers' process housekeeping (pipeline.runtime.housekeeping), run by hand."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import asyncio
 import gc
 import logging
 
-from pipeline.stages import housekeeping
+from pipeline.runtime import housekeeping
 
 
 class RecordingApp:

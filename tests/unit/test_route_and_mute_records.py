@@ -7,7 +7,7 @@ from pipeline.amconfig import parse_config
 from pipeline.dead_letters import Rejected
 from pipeline.models import Alert, AlertEvent, EnrichedAlert, Matcher, Silence
 from pipeline.muting.view import MutingView
-from pipeline.stages.app import partition_of
+from pipeline.runtime.app import partition_of
 from pipeline.stages.group import routed_alert
 from pipeline.stages.mute import mute_record
 from pipeline.stages.route import route_record

@@ -1,13 +1,13 @@
-"""StageOutput (pipeline.stages.output) against a recording producer: how records of the batched
+"""StageOutput (pipeline.runtime.output) against a recording producer: how records of the batched
 topics are gathered per partition, what goes alone, and when an input event is acknowledged."""
 
 from __future__ import annotations
 
 import asyncio
 
-from pipeline.partitioning import partition_of
+from pipeline.runtime.partitioning import partition_of
 from pipeline.settings import Settings
-from pipeline.stages.output import AckAfter, StageOutput
+from pipeline.runtime.output import AckAfter, StageOutput
 from pipeline.wire.batch import is_batch, unpack
 
 

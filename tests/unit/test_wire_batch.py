@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.partitioning import partition_of
+from pipeline.runtime.partitioning import partition_of
 from pipeline.wire.batch import (BATCH_HEADERS, MAGIC, is_batch, items_of, pack, pack_by_partition,
                                  unpack)
 from pipeline.wire.errors import WireError

@@ -14,7 +14,7 @@ from confluent_kafka import Producer
 
 from pipeline import wire
 from pipeline.models import Alert, EnrichedAlert
-from pipeline.producer import durable_config
+from pipeline.runtime.producer import durable_config
 from tests.integration.bridge_harness import OPEN_SOURCES, running_bridge
 from tests.integration.helpers import CREATED_PREFIXES, drop_topics_with_prefixes, settings_with_topology
 

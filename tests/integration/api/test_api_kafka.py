@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 import httpx
 import pytest
 
-from pipeline.topic_reader import read_topic
+from pipeline.runtime.reader import read_topic
 from tests.integration.api.conftest import get_json, wait_for
 from tests.integration.bridge_harness import OPEN_SOURCES, running_bridge
 from tests.integration.peer_processes import require_binary

@@ -13,10 +13,10 @@ import httpx
 import orjson
 
 from pipeline.devenv.kafka import LocalKafka
-from pipeline.kafka_clients import admin_client
+from pipeline.runtime.admin import admin_client
 from pipeline.settings import KafkaSettings, Settings, TopicSettings
 from pipeline.topology import load_topology
-from pipeline.topology.apply import apply_topology
+from pipeline.runtime.topics import apply_topology
 from tests.conftest import isolated_dev_settings
 from tests.integration.bridge_harness import OPEN_SOURCES, running_bridge
 from tests.integration.helpers import wait_for_records

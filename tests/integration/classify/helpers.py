@@ -11,7 +11,7 @@ from confluent_kafka import Producer
 
 from pipeline import wire
 from pipeline.models import Alert, AlertEvent
-from pipeline.producer import durable_config
+from pipeline.runtime.producer import durable_config
 from pipeline.settings import ClassificationSettings, Settings, WorkerSettings
 
 

@@ -5,7 +5,7 @@ from confluent_kafka import Producer
 
 from pipeline.devenv.components import Component
 from pipeline.devenv.process import free_port
-from pipeline.producer import durable_config
+from pipeline.runtime.producer import durable_config
 from tests.integration.classify.helpers import (
     by_alertname,
     deduped_event,

@@ -12,7 +12,7 @@ from confluent_kafka import Producer
 from pipeline.devenv.components import Component
 from pipeline.devenv.process import free_port
 from pipeline.fingerprint import alert_fingerprint
-from pipeline.producer import durable_config
+from pipeline.runtime.producer import durable_config
 from pipeline.settings import settings_env
 from tests.integration.classify.helpers import metric_value, with_classification
 from tests.integration.helpers import settings_with_topology, wait_for_records

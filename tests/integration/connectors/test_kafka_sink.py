@@ -9,9 +9,9 @@ from confluent_kafka import Consumer
 from confluent_kafka.admin import NewTopic
 
 from connectors.sinks.kafka import KafkaConnector
-from pipeline.kafka_clients import admin_client
+from pipeline.runtime.admin import admin_client
 from pipeline.models import Notification
-from pipeline.producer import DurableProducer
+from pipeline.runtime.producer import DurableProducer
 from pipeline.wire import decode
 from tests.unit.connectors.factories import build, notification
 

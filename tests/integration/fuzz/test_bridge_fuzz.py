@@ -46,7 +46,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from pipeline.topic_reader import read_topic
+from pipeline.runtime.reader import read_topic
 from tests.integration.bridge_harness import OPEN_SOURCES, running_bridge
 from tests.integration.fuzz.hostile import FUZZ_LABEL, HostileRequest, generic_bodies, hostile_requests
 from tests.integration.helpers import wait_for_records

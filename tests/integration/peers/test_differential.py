@@ -14,7 +14,7 @@ import yaml
 from confluent_kafka import Producer
 
 from pipeline import wire
-from pipeline.producer import durable_config
+from pipeline.runtime.producer import durable_config
 from tests.integration.helpers import settings_with_topology
 from tests.integration.peer_processes import running_alertmanager
 from tests.integration.pipeline_harness import CORE_STAGES, WebhookCollector, running_pipeline

@@ -10,7 +10,7 @@ import pytest
 from confluent_kafka import Producer
 
 from pipeline import wire
-from pipeline.producer import durable_config
+from pipeline.runtime.producer import durable_config
 from tests.integration.helpers import settings_with_topology
 from tests.integration.pipeline_harness import CORE_STAGES, WebhookCollector, running_pipeline
 from tests.integration.scenarios.acceptance import WARMUP_PATH, all_scenarios, check, config_yaml, seen_from_webhook, silence_record

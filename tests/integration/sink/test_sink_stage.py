@@ -22,14 +22,14 @@ from werkzeug import Response
 
 from pipeline import wire
 from pipeline.devenv.components import Component
-from pipeline.kafka_clients import admin_client
+from pipeline.runtime.admin import admin_client
 from pipeline.models import Alert, Notification
 from pipeline.paths import REPO_ROOT
-from pipeline.producer import durable_config
+from pipeline.runtime.producer import durable_config
 from pipeline.settings import KafkaSettings, RedisSettings, Settings, SinkSettings, TopicSettings, WorkerSettings
 from pipeline.settings import settings_env
 from pipeline.topology import load_topology
-from pipeline.topology.apply import apply_topology
+from pipeline.runtime.topics import apply_topology
 from tests.integration.helpers import wait_for_records
 
 pytestmark = pytest.mark.timeout(240)

@@ -6,8 +6,8 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 
 from pipeline import wire
 from pipeline.devenv.components import Component
-from pipeline.partitioning import partition_of
-from pipeline.producer import durable_config
+from pipeline.runtime.partitioning import partition_of
+from pipeline.runtime.producer import durable_config
 from pipeline.settings import WorkerSettings
 from pipeline.wire.batch import BATCH_HEADERS, ITEM_INDEX_HEADER, is_batch, pack, unpack
 from tests.integration.helpers import settings_with_topology, wait_for_records

@@ -13,7 +13,7 @@ from confluent_kafka import Producer
 from pipeline import wire
 from pipeline.devenv.components import Component
 from pipeline.models import Alert, AlertEvent
-from pipeline.producer import durable_config
+from pipeline.runtime.producer import durable_config
 from pipeline.settings import WorkerSettings
 from tests.integration.helpers import settings_with_topology, wait_for_records
 

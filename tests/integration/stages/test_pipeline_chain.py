@@ -9,8 +9,8 @@ from confluent_kafka import Producer
 
 from pipeline import wire
 from pipeline.models import EnrichedAlert, Matcher, Notification, Silence
-from pipeline.producer import durable_config
-from pipeline.topic_reader import read_topic
+from pipeline.runtime.producer import durable_config
+from pipeline.runtime.reader import read_topic
 from tests.integration.helpers import settings_with_topology, wait_for_records
 from tests.integration.pipeline_harness import running_pipeline
 

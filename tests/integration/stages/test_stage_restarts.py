@@ -6,7 +6,7 @@ import signal
 import time
 
 from pipeline.settings import WorkerSettings
-from pipeline.topic_reader import read_topic
+from pipeline.runtime.reader import read_topic
 from tests.integration.helpers import settings_with_topology, wait_for_records
 from tests.integration.pipeline_harness import running_pipeline
 

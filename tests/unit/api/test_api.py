@@ -18,7 +18,7 @@ from pipeline.amconfig import parse_config
 from pipeline.api.handlers import AlertmanagerApi, go_time, labels_before
 from pipeline.api.view import ApiView
 from pipeline.models import Alert, EnrichedAlert, Silence
-from pipeline.producer import ProduceError
+from pipeline.runtime.producer import ProduceError
 
 CONFIG = """
 global:

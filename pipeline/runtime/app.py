@@ -8,9 +8,9 @@ from collections.abc import Callable, Sequence
 import faust
 
 from pipeline.dead_letters import Rejected, dead_letter_headers
-from pipeline.partitioning import partition_of
+from pipeline.runtime.partitioning import partition_of
 from pipeline.settings import Settings
-from pipeline.stages.housekeeping import install_housekeeping
+from pipeline.runtime.housekeeping import install_housekeeping
 from pipeline.topology import Stage, Topology, load_topology
 from pipeline.topology.model import LARGE_RECORD_SIZE
 from pipeline.wire.batch import BATCH_HEADER, BATCHED_TOPICS, ITEM_INDEX_HEADER, is_batch, items_of
@@ -81,7 +81,7 @@ class StageApp:
         if self._output is None:
             import atexit
 
-            from pipeline.stages.output import StageOutput
+            from pipeline.runtime.output import StageOutput
 
             async def stop_worker(reason: str) -> None:
                 await self.app.crash(RuntimeError(reason))
@@ -229,7 +229,7 @@ class StageApp:
 
     def missing_topics(self) -> list[str]:
         """Declared topics of this stage (inputs, outputs, reads, table changelogs) absent on the cluster."""
-        from pipeline.kafka_clients import admin_client
+        from pipeline.runtime.admin import admin_client
         from pipeline.topology.model import changelog_topic_name
 
         stage = self.stage

@@ -1,6 +1,6 @@
 """The Python helper for direct producers: alerts straight to alerts.raw, with the bridge's rules.
 
-    from pipeline.direct_producer import RawAlertProducer
+    from pipeline.runtime.direct_producer import RawAlertProducer
     with RawAlertProducer(source="batch-job") as producer:
         report = producer.send([{"labels": {"alertname": "DiskFull", "instance": "db1"}}])
 
@@ -21,7 +21,7 @@ from pipeline import wire
 from pipeline.alertmanager_config import global_resolve_timeout
 from pipeline.ingest.errors import AlertProblem
 from pipeline.ingest.formats import alertmanager_v2
-from pipeline.producer import durable_config
+from pipeline.runtime.producer import durable_config
 from pipeline.settings import Settings
 
 

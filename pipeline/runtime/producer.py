@@ -15,7 +15,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Producer
 
-from pipeline.kafka_clients import RDKAFKA_LOGGER
+from pipeline.runtime.admin import RDKAFKA_LOGGER
 from pipeline.settings import KafkaSettings
 from pipeline.topology.model import LARGE_RECORD_SIZE
 from pipeline.wire.batch import BATCH_HEADERS, pack_by_partition
@@ -46,7 +46,7 @@ def durable_config(kafka: KafkaSettings, delivery_timeout_s: float, **overrides:
         # Notifications carry their whole group (`dlq replay` re-sends them); topics allow 16 MiB.
         "message.max.bytes": LARGE_RECORD_SIZE,
         # Java's partitioner, as Faust (aiokafka) and Java clients use: one key, one partition,
-        # whoever writes it. Stage tables rely on that (pipeline.stages.app.StageApp.table).
+        # whoever writes it. Stage tables rely on that (pipeline.runtime.app.StageApp.table).
         "partitioner": "murmur2_random",
         # A record not acknowledged in time fails instead of waiting forever, so callers can answer
         # 503 within a bound. It may still have reached the broker (at-least-once: a retried request
@@ -74,7 +74,7 @@ class DurableProducer:
     def produce(self, topic: str, key: bytes | None, value: bytes | None, headers: Any,
                 on_delivery: Callable[[Any, Any], None]) -> None:
         """Queue one record; ``on_delivery(error, message)`` runs on the poll thread when the broker
-        answers. For callers that track acknowledgements themselves (pipeline.stages.output).
+        answers. For callers that track acknowledgements themselves (pipeline.runtime.output).
         Raises BufferError when the queue is full and KafkaException when librdkafka refuses."""
         self._producer.produce(topic, value, key, headers=headers, on_delivery=on_delivery)
 
@@ -154,6 +154,28 @@ class DurableProducer:
         self._closed.set()
         self._poller.join(timeout=1.0)
         return remaining
+
+
+def send_blocking(kafka: KafkaSettings, records: Iterable[OutgoingRecord], timeout_s: float = 60.0
+                  ) -> tuple[int, list[str]]:
+    """Write ``records`` from synchronous code (operator commands) and wait for every acknowledgement;
+    returns (records acknowledged, one line per failure)."""
+    producer = Producer(durable_config(kafka, timeout_s / 2))
+    failures: list[str] = []
+    sent = 0
+
+    def acknowledged(err, msg) -> None:
+        if err is not None:
+            failures.append(f"{msg.key()!r}: {err}")
+
+    for record in records:
+        producer.produce(record.topic, value=record.value, key=record.key, headers=list(record.headers) or None,
+                         on_delivery=acknowledged)
+        producer.poll(0)
+        sent += 1
+    if producer.flush(timeout_s) != 0:
+        failures.append(f"the broker did not acknowledge every record within {timeout_s:.0f}s")
+    return sent - len(failures), failures
 
 
 class _Acks:

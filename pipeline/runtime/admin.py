@@ -8,10 +8,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from confluent_kafka import KafkaException
+from confluent_kafka import KafkaException  # re-exported: what a broker call raises
 from confluent_kafka.admin import AdminClient
 
 from pipeline.settings import KafkaSettings
+
+__all__ = ["BrokerNotReady", "KafkaException", "RDKAFKA_LOGGER", "admin_client", "broker_answers",
+           "wait_for_broker"]
 
 # librdkafka prints connection failures to stderr many times a second while a broker starts;
 # routing them through logging keeps them out of the terminal unless asked for.

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
-from pipeline.kafka_clients import RDKAFKA_LOGGER
+from pipeline.runtime.admin import RDKAFKA_LOGGER
 from pipeline.settings import Settings
 
 log = logging.getLogger(__name__)

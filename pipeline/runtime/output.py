@@ -27,8 +27,8 @@ from typing import Any
 
 from confluent_kafka import KafkaException
 
-from pipeline.partitioning import partition_of
-from pipeline.producer import DurableProducer, OutgoingRecord
+from pipeline.runtime.partitioning import partition_of
+from pipeline.runtime.producer import DurableProducer, OutgoingRecord
 from pipeline.settings import Settings
 from pipeline.wire.batch import BATCH_HEADERS, MAGIC, MAX_BATCH_BYTES, item_size, pack
 

@@ -12,7 +12,7 @@ from confluent_kafka import Consumer, KafkaError, TopicPartition
 
 from pipeline import wire
 from pipeline.dead_letters import header_dict
-from pipeline.kafka_clients import RDKAFKA_LOGGER
+from pipeline.runtime.admin import RDKAFKA_LOGGER
 from pipeline.models import RECORD_MODELS
 from pipeline.settings import Settings
 from pipeline.topology import load_topology
