@@ -148,14 +148,23 @@ def _start_component(module_name: str, what: str, *args: str) -> None:
 
 
 @main.command("worker")
-@click.argument("stage")
-def worker(stage: str) -> None:
-    """Run one stream stage of the topology (normalize, dedup, classify, mute, route, group, sink)."""
-    declared = _load_topology(_settings())
-    if stage not in declared.stages:
-        raise click.BadParameter(f"{stage!r} is not a stage of {declared.source}; "
-                                 f"choose from {', '.join(declared.stages)}", param_hint="STAGE")
-    _start_component(f"pipeline.stages.{stage}", f"stage {stage!r}")
+@click.argument("chain")
+def worker(chain: str) -> None:
+    """Run one chain of stages of the topology, named after its first stage (normalize, group, sink
+    with the default topology; `pipeline topology describe` lists the chains). Run as many workers of
+    a chain as its input has partitions."""
+    settings = _settings()
+    declared = _load_topology(settings)
+    chains = {c.name: c for c in declared.chains()}
+    if chain not in chains:
+        if chain in declared.stages:
+            raise click.BadParameter(f"stage {chain!r} runs chained in {declared.chain_of(chain).name!r}: "
+                                     f"run `pipeline worker {declared.chain_of(chain).name}`", param_hint="CHAIN")
+        raise click.BadParameter(f"{chain!r} is not a chain of {declared.source}; choose from {', '.join(chains)}",
+                                 param_hint="CHAIN")
+    from pipeline.runtime.worker import run_chain
+
+    run_chain(chain, settings)
 
 
 @main.command("bridge")

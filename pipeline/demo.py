@@ -1,9 +1,10 @@
 """``pipeline demo``: every component started on the local services, one alert carried to a sink.
 
-Starts the bridge, every stage worker and the sink, plus a small webhook receiver standing in for a
-notification target (the example configuration's ``demo-webhook`` receiver posts to it), posts an alert
-the way Prometheus does, prints it from each topic it passes, and finally the Alertmanager-format
-webhook payload the receiver got after group_wait.
+Starts the bridge and one worker per chain of the topology (the sink's included), plus a small webhook
+receiver standing in for a notification target (the example configuration's ``demo-webhook`` receiver
+posts to it), posts an alert the way Prometheus does, prints it from each topic it is written to (the
+chains pass it on in memory in between), and finally the Alertmanager-format webhook payload the
+receiver got after group_wait.
 """
 
 from __future__ import annotations
@@ -23,10 +24,23 @@ from pipeline.devenv.process import free_port, port_in_use
 from pipeline.settings import Settings
 from pipeline.runtime.reader import wait_for_records
 
-# Every stage in data-flow order, and the topic each one writes the alert (or its notification) to.
-STAGES = {"normalize": "alerts.normalized", "dedup": "alerts.deduped", "classify": "alerts.classified",
-          "mute": "alerts.muted", "route": "alerts.enriched", "group": "notifications", "sink": None}
-BUILT_STAGES = STAGES  # kept for callers of the first versions
+def written_topics(topology) -> dict[str, str]:
+    """topic -> the stage writing it, in data-flow order, for the topics the chains write to Kafka
+    (what the chain passes in memory is not there to print; table changelogs that are public topics are)."""
+    written: dict[str, str] = {}
+    for chain in topology.chains():
+        internal = chain.internal()
+        for stage in chain.stages:
+            for table in stage.tables.values():
+                if topology.topics[table.changelog].schema_name:
+                    written[table.changelog] = stage.name
+            for topic in stage.outputs.values():
+                spec = topology.topics[topic]
+                if spec.schema_name == "Notification" and spec.delay_s is not None:
+                    continue  # retry tiers: only on failure
+                if (topic not in internal or spec.tap) and topic not in written:
+                    written[topic] = stage.name
+    return {t: s for t, s in written.items() if not t.endswith(".dlq")}
 
 
 class DemoReceiver:
@@ -79,15 +93,19 @@ def run_demo(settings: Settings, echo: Callable[[str], None] = print, timeout_s:
         settings = settings.model_copy(update={"bridge": settings.bridge.model_copy(update={"port": port})})
     hook_url = demo_webhook_url(settings)
     receiver = DemoReceiver(hook_url)
+    from pipeline.topology import load_topology
+
+    topology = load_topology(settings.topics.topology_file)
+    chains = [chain.name for chain in topology.chains()]
     log_dir = settings.dev.state_dir / "logs"
     components = [Component("bridge", ["bridge"], settings, log_dir)]
-    components += [Component(stage, ["worker", stage], settings, log_dir) for stage in STAGES]
+    components += [Component(chain, ["worker", chain], settings, log_dir) for chain in chains]
     for component in components:
         component.start()
     try:
         bridge_url = f"http://{settings.bridge.host}:{settings.bridge.port}"
         seconds = wait_until_ready(components[0], f"{bridge_url}/readyz")
-        echo(f"bridge ready at {bridge_url} in {seconds:.1f} s; workers: {', '.join(STAGES)}; "
+        echo(f"bridge ready at {bridge_url} in {seconds:.1f} s; chain workers: {', '.join(chains)}; "
              f"demo webhook target at {hook_url} (logs in {log_dir})")
         run_id = uuid.uuid4().hex[:8]
         alert = {
@@ -100,9 +118,7 @@ def run_demo(settings: Settings, echo: Callable[[str], None] = print, timeout_s:
         response = httpx.post(f"{bridge_url}/api/v2/alerts", json=[alert], timeout=10)
         echo(f"POST /api/v2/alerts (as Prometheus does) → {response.status_code} {response.text}")
         response.raise_for_status()
-        for stage, topic in STAGES.items():
-            if topic is None:
-                continue
+        for topic, stage in written_topics(topology).items():
             record = _wait_for(settings, topic, run_id, timeout_s, components)
             echo(f"\n{stage} → {settings.topic(topic)}:")
             echo(orjson.dumps(record, option=orjson.OPT_INDENT_2).decode())

@@ -150,6 +150,28 @@ class WorkerSettings(Section):
         description="Static group membership id (e.g. the pod name): a worker restarted with the same "
         "id takes its partitions back at once, without a rebalance.",
     )
+    standby_replicas: int = Field(
+        0, ge=0, le=3,
+        description="Standby copies of each table partition kept by other workers (faster failover, "
+        "more memory and broker reads).",
+    )
+    checkpoint_interval_s: float = Field(
+        0.02, gt=0, le=10,
+        description="Longest time between checkpoints (tables to their changelogs and the local store, "
+        "then input offsets acknowledged); alerts.state lags the stream by about this much.",
+    )
+    checkpoint_min_gap_s: float = Field(
+        0.005, ge=0, le=10, description="Pause after a checkpoint before the next may start, seconds."
+    )
+    tick_gather_s: float = Field(
+        0.002, ge=0, le=1,
+        description="When a record made a timer due (group_wait 0), how long the tick waits for more "
+        "of the same burst before it runs, seconds.",
+    )
+    rocksdb_cache_mb: int = Field(32, ge=1, description="RocksDB block cache of a worker (rocksdb:// store), MiB.")
+    rocksdb_write_buffer_mb: int = Field(
+        8, ge=1, description="RocksDB memtable size of a worker (two at most), MiB."
+    )
 
 
 class ClassificationSettings(Section):

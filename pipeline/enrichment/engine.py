@@ -31,7 +31,7 @@ from pipeline.enrichment.workflows import (
     ScriptAction,
     Workflow,
 )
-from pipeline.models import EnrichedAlert, Link
+from pipeline.models import EnrichedAlert, Link, replace
 
 log = logging.getLogger(__name__)
 
@@ -80,12 +80,34 @@ class _TtlCache:
         self.entries[key] = (self.clock() + ttl_s, value)
 
 
+def _failed(where: str, exc: Exception, result: Enrichment) -> None:
+    if isinstance(exc, (ActionFailed, RenderError)):
+        result.errors.append(f"{where}: {exc}")
+        return
+    log.error("enrichment action %s failed unexpectedly", where, exc_info=exc)
+    result.errors.append(f"{where}: unexpected {type(exc).__name__}: {exc}")
+
+
+def _with(alert: EnrichedAlert, result: Enrichment) -> EnrichedAlert:
+    return replace(alert, alert=replace(alert.alert, annotations=result.annotations), links=result.links,
+                   enrichment_errors=result.errors)
+
+
 class Enricher:
     def __init__(self, workflows: tuple[Workflow, ...], *, transport: httpx.AsyncBaseTransport | None = None,
                  clock: Callable[[], float] = time.monotonic):
         self.workflows = workflows
         self._http = httpx.AsyncClient(transport=transport, follow_redirects=False)
         self._lookups = _TtlCache(clock)
+
+    @property
+    def awaits(self) -> bool:
+        """Whether some action calls out (HTTP lookups, scripts); without, ``enrich_now`` does it all."""
+        return any(isinstance(a, (HttpAction, ScriptAction)) for w in self.workflows for a in w.actions)
+
+    def enrich_now(self, alert: EnrichedAlert) -> EnrichedAlert:
+        """``enrich`` for workflows of annotation and link actions only (no I/O: nothing to await)."""
+        return self._enriched(alert, self._local)
 
     def triggered(self, alert: EnrichedAlert) -> list[Workflow]:
         priority = alert.classification.priority if alert.classification else None
@@ -108,26 +130,46 @@ class Enricher:
                         await self._run(action, alert, result)
                 except TimeoutError:
                     result.errors.append(f"{where}: no result within {action.timeout_s:g}s")
-                except (ActionFailed, RenderError) as exc:
-                    result.errors.append(f"{where}: {exc}")
-                except Exception as exc:  # noqa: BLE001 - one action's bug must not stop the alert
-                    log.exception("enrichment action %s failed unexpectedly", where)
-                    result.errors.append(f"{where}: unexpected {type(exc).__name__}: {exc}")
-        new_alert = alert.alert.model_copy(update={"annotations": result.annotations})
-        return alert.model_copy(update={"alert": new_alert, "links": result.links,
-                                        "enrichment_errors": result.errors})
+                except Exception as exc:  # noqa: BLE001 - one action's failure must not stop the alert
+                    _failed(where, exc, result)
+        return _with(alert, result)
 
-    async def _run(self, action, alert: EnrichedAlert, result: Enrichment) -> None:
-        context = template_context(alert, result.annotations)
+    def _enriched(self, alert: EnrichedAlert, run) -> EnrichedAlert:
+        workflows = self.triggered(alert)
+        if not workflows:
+            return alert
+        result = Enrichment(dict(alert.alert.annotations), list(alert.links), list(alert.enrichment_errors))
+        labels = alert.alert.labels
+        for workflow in workflows:
+            for index, action in enumerate(workflow.actions):
+                if action.applies(labels):
+                    try:
+                        run(action, alert, result)
+                    except Exception as exc:  # noqa: BLE001
+                        _failed(f"{workflow.name}/{index} {action.type}", exc, result)
+        return _with(alert, result)
+
+    def _local(self, action, alert: EnrichedAlert, result: Enrichment) -> bool:
+        """Annotation and link actions (no I/O); False for the others."""
         if isinstance(action, AnnotationsAction):
+            context = template_context(alert, result.annotations)
             rendered = {name: template.render(context) for name, template in action.annotations.items()}
             for name, value in rendered.items():
                 result.annotate(name, value, action.overwrite)
-        elif isinstance(action, LinkAction):
+            return True
+        if isinstance(action, LinkAction):
+            context = template_context(alert, result.annotations)
             url = action.url.render(context)
             _check_url(url)
             result.links.append(Link(title=action.title.render(context), url=url))
-        elif isinstance(action, HttpAction):
+            return True
+        return False
+
+    async def _run(self, action, alert: EnrichedAlert, result: Enrichment) -> None:
+        if self._local(action, alert, result):
+            return
+        context = template_context(alert, result.annotations)
+        if isinstance(action, HttpAction):
             for name, value in (await self._http_lookup(action, context)).items():
                 result.annotate(name, value, action.overwrite)
         elif isinstance(action, ScriptAction):

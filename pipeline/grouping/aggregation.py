@@ -48,7 +48,7 @@ import functools
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -62,6 +62,7 @@ from pipeline.dedup.codec import (
     duration_to_state,
 )
 from pipeline.models import Alert
+from pipeline.models import replace as replace_record
 
 __all__ = [
     "AggregationGroup",
@@ -240,6 +241,39 @@ def _check_version(state: Mapping[str, Any]) -> None:
         raise ValueError(f"unsupported state version {state.get('version')!r}, expected {STATE_VERSION}")
 
 
+class GroupAlerts(Protocol):
+    """Where a group keeps its alerts, by fingerprint: a dict in memory (``DictAlerts``), or rows of
+    a stage table (the group stage: one row per alert, so an insert is O(1) whatever the group's size)."""
+
+    def get(self, fingerprint: str) -> Alert | None: ...
+    def put(self, alert: Alert) -> None: ...
+    def remove(self, fingerprint: str) -> None: ...
+    def all(self) -> Iterable[Alert]: ...
+    def empty(self) -> bool: ...
+
+
+class DictAlerts:
+    __slots__ = ("_alerts",)
+
+    def __init__(self, alerts: Iterable[Alert] = ()):
+        self._alerts: dict[str, Alert] = {a.fingerprint: a for a in alerts}
+
+    def get(self, fingerprint: str) -> Alert | None:
+        return self._alerts.get(fingerprint)
+
+    def put(self, alert: Alert) -> None:
+        self._alerts[alert.fingerprint] = alert
+
+    def remove(self, fingerprint: str) -> None:
+        self._alerts.pop(fingerprint, None)
+
+    def all(self) -> Iterable[Alert]:
+        return self._alerts.values()
+
+    def empty(self) -> bool:
+        return not self._alerts
+
+
 class AggregationGroup:
     """The state of one aggregation group (see the module docstring).
 
@@ -249,7 +283,6 @@ class AggregationGroup:
 
     __slots__ = (
         "_alerts",
-        "_state_cache",
         "created_at",
         "flush_seq",
         "group_key",
@@ -271,7 +304,7 @@ class AggregationGroup:
         next_flush_at: datetime,
         has_flushed: bool = False,
         flush_seq: int = 0,
-        alerts: Iterable[Alert] = (),
+        alerts: Iterable[Alert] | GroupAlerts = (),
     ) -> None:
         self.group_key = group_key
         self.route_key = route_key
@@ -282,11 +315,7 @@ class AggregationGroup:
         self.has_flushed = has_flushed
         #: The sequence number the next flush gets.
         self.flush_seq = flush_seq
-        self._alerts: dict[str, Alert] = {a.fingerprint: a for a in alerts}
-        # Each alert's stored JSON, kept between to_json() calls: the stage stores the group after
-        # every batch that touches it, and re-dumping every alert of a large group each time made
-        # inserts O(size) in Python. Bytes, not the state dicts: a third of the memory per alert.
-        self._state_cache: dict[str, orjson.Fragment] = {}
+        self._alerts: GroupAlerts = alerts if hasattr(alerts, "put") else DictAlerts(alerts)  # type: ignore[arg-type]
 
     @classmethod
     def new(
@@ -298,6 +327,7 @@ class AggregationGroup:
         now: datetime,
         *,
         first_flush_seq: int | None = None,
+        alerts: GroupAlerts | None = None,
     ) -> AggregationGroup:
         """A new, empty group created at ``now``; its first flush is due at now + group_wait.
 
@@ -320,6 +350,7 @@ class AggregationGroup:
             created_at=now,
             next_flush_at=now + timing.group_wait,
             flush_seq=first_flush_seq,
+            alerts=alerts if alerts is not None else (),
         )
 
     # -- queries ---------------------------------------------------------------
@@ -327,13 +358,13 @@ class AggregationGroup:
     @property
     def alerts(self) -> tuple[Alert, ...]:
         """The group's alerts as inserted, in AlertSlice order."""
-        return tuple(sort_alerts(self._alerts.values()))
+        return tuple(sort_alerts(self._alerts.all()))
 
     def get(self, fingerprint: str) -> Alert | None:
         return self._alerts.get(fingerprint)
 
     def empty(self) -> bool:
-        return not self._alerts
+        return self._alerts.empty()
 
     def due(self, now: datetime) -> bool:
         """Is a flush tick due at ``now``?"""
@@ -344,8 +375,7 @@ class AggregationGroup:
     def insert(self, alert: Alert, now: datetime) -> None:
         """Add or replace ``alert`` (by fingerprint), as ``aggrGroup.insert``."""
         check_aware(now)
-        self._alerts[alert.fingerprint] = alert
-        self._state_cache.pop(alert.fingerprint, None)
+        self._alerts.put(alert)
         # Immediately trigger a flush if the wait duration for this alert is already over.
         if not self.has_flushed and alert.starts_at + self.timing.group_wait < now:
             self.next_flush_at = min(self.next_flush_at, now)
@@ -367,15 +397,15 @@ class AggregationGroup:
         self.has_flushed = True
         seq = self.flush_seq
         self.flush_seq += 1
-        if not self._alerts:
-            return None
         alerts = []
-        for alert in self._alerts.values():
+        for alert in self._alerts.all():
             if is_resolved(alert, now):
                 alerts.append(alert)
             else:
                 # Ensure that alerts don't resolve as time moves forwards.
-                alerts.append(alert.model_copy(update={"ends_at": None, "status": "firing"}))
+                alerts.append(replace_record(alert, ends_at=None, status="firing"))
+        if not alerts:
+            return None
         return FlushSnapshot(
             group_key=self.group_key,
             route_key=self.route_key,
@@ -404,37 +434,46 @@ class AggregationGroup:
                 continue
             current = self._alerts.get(alert.fingerprint)
             if current is not None and current.updated_at == alert.updated_at:
-                del self._alerts[alert.fingerprint]
-                self._state_cache.pop(alert.fingerprint, None)
+                self._alerts.remove(alert.fingerprint)
                 removed.append(alert.fingerprint)
         return removed
 
     # -- state -----------------------------------------------------------------
 
     def to_state(self) -> dict[str, Any]:
-        return self._state([alert_to_state(self._alerts[fp]) for fp in sorted(self._alerts)])
+        """The whole group, alerts included, as plain JSON-able values."""
+        alerts = sorted(self._alerts.all(), key=lambda a: a.fingerprint)
+        return {**self.header_state(), "alerts": [alert_to_state(a) for a in alerts]}
 
     def to_json(self) -> bytes:
-        """``to_state()`` as JSON (sorted keys), each alert's part reused from the last call."""
-        return orjson.dumps(self._state([self._alert_json(fp) for fp in sorted(self._alerts)]),
-                            option=orjson.OPT_SORT_KEYS)
+        """``to_state()`` as JSON (sorted keys)."""
+        return orjson.dumps(self.to_state(), option=orjson.OPT_SORT_KEYS)
 
-    def _state(self, alerts: list) -> dict[str, Any]:
+    def header_state(self) -> dict[str, Any]:
+        """Everything but the alerts: what the group stage stores in the group's header row."""
         return {
             **_identity_state(self),
             "created_at": datetime_to_state(self.created_at),
             "next_flush_at": datetime_to_state(self.next_flush_at),
             "has_flushed": self.has_flushed,
             "flush_seq": self.flush_seq,
-            "alerts": alerts,
         }
 
-    def _alert_json(self, fingerprint: str) -> orjson.Fragment:
-        part = self._state_cache.get(fingerprint)
-        if part is None:
-            part = self._state_cache[fingerprint] = orjson.Fragment(exact_bytes(
-                orjson.dumps(alert_to_state(self._alerts[fingerprint]), option=orjson.OPT_SORT_KEYS)))
-        return part
+    @classmethod
+    def from_header(cls, state: Mapping[str, Any], alerts: GroupAlerts) -> AggregationGroup:
+        """A group from its header row, its alerts in ``alerts``."""
+        _check_version(state)
+        return cls(
+            group_key=state["group_key"],
+            route_key=state["route_key"],
+            group_labels=state["group_labels"],
+            timing=GroupTiming.from_state(state["timing"]),
+            created_at=datetime_from_state(state["created_at"]),
+            next_flush_at=datetime_from_state(state["next_flush_at"]),
+            has_flushed=bool(state["has_flushed"]),
+            flush_seq=int(state["flush_seq"]),
+            alerts=alerts,
+        )
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any]) -> AggregationGroup:
@@ -460,6 +499,6 @@ class AggregationGroup:
 
     def __repr__(self) -> str:
         return (
-            f"AggregationGroup({self.group_key!r}, alerts={len(self._alerts)}, "
+            f"AggregationGroup({self.group_key!r}, "
             f"next_flush_at={self.next_flush_at.isoformat()}, flush_seq={self.flush_seq})"
         )

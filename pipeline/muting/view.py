@@ -1,7 +1,7 @@
 """Silences and inhibition sources as one view, fed from the `silences` and `alerts.state` topics.
 
 The mute stage annotates alerts with it; the group stage asks it at flush time, as Alertmanager's
-notify pipeline does. Pure: records in (as read by pipeline.runtime.follower), answers out.
+notify pipeline does. Pure: records in (handed over by the runtime through the processors' ``follow``), answers out.
 
 Inhibition sources come from alerts.state, the dedup stage's merged view of every alert. Its labels
 are the sender's after relabeling, before classification: an inhibit rule cannot match on labels the
@@ -25,8 +25,9 @@ from pipeline.muting.silences import SilenceError, Silencer
 
 log = logging.getLogger(__name__)
 
-SILENCES_TOPIC = "silences"
-ALERT_STATE_TOPIC = "alerts.state"
+# The view's ports: the topology maps them to topics (the `reads` of the mute and group stages).
+SILENCES = "silences"
+ALERT_STATES = "alert_states"
 
 
 @dataclass(frozen=True)
@@ -51,17 +52,17 @@ class MutingView:
         self.skipped = 0  # unreadable records, logged and counted, never fatal
 
     @property
-    def topics(self) -> list[str]:
+    def ports(self) -> tuple[str, ...]:
         """What to follow: alert states only when some inhibit rule needs sources."""
-        return [SILENCES_TOPIC, ALERT_STATE_TOPIC] if self.inhibitor.rules else [SILENCES_TOPIC]
+        return (SILENCES, ALERT_STATES) if self.inhibitor.rules else (SILENCES,)
 
-    def apply(self, topic: str, key: bytes | None, value: bytes | None) -> None:
-        if topic == SILENCES_TOPIC:
+    def apply(self, port: str, key: bytes | None, value: bytes | None) -> None:
+        if port == SILENCES:
             self._apply_silence(key, value)
-        elif topic == ALERT_STATE_TOPIC:
+        elif port == ALERT_STATES:
             self._apply_alert(value)
         else:
-            raise ValueError(f"MutingView does not follow {topic!r}")
+            raise ValueError(f"MutingView does not follow {port!r}")
 
     def apply_all(self, records: Iterable) -> int:
         count = 0

@@ -1,19 +1,18 @@
-"""A stage's output records, written with confluent-kafka and acknowledged per input event.
+"""What a worker writes, with confluent-kafka: outputs, changelogs, and barriers for the checkpoint.
 
-Faust's ``await topic.send()`` costs about a tenth of a millisecond per record in Python (aiokafka's
-accumulator, futures, a task per batch); at one or two sends per record it was most of a stage's CPU.
-librdkafka's ``produce()`` is a few microseconds. At-least-once stays: the agent reads with
-``stream.noack()`` and an input event is acknowledged only when the broker has acknowledged every
-record it produced (acks=all, idempotent); Faust commits an offset only once every event before it is
-acknowledged. A record the broker refuses for longer than the delivery timeout stops the worker, so the
-event is read again after the restart instead of being skipped.
+Faust's ``await topic.send()`` costs about a tenth of a millisecond per record in Python; librdkafka's
+``produce()`` a few microseconds. Every record goes through one idempotent producer (acks=all), so a
+partition's records keep their order. The checkpoint (pipeline.runtime.worker) asks for a
+``barrier``: it returns once every record written before it was acknowledged by the broker, and
+raises when one was refused — a record the broker refuses for longer than the delivery timeout stops
+the worker, so its input is read again after the restart instead of being skipped.
 
-Records of the *batched* topics (the stream topics between stages, pipeline.wire.batch) are gathered
-per partition and written as batch records: a buffer is written when the event loop next gets a turn
-(so the records of one input batch, and of every event Faust hands over without yielding, travel
-together, at no added latency), or earlier when it reaches ``MAX_BATCH_ITEMS`` or ``MAX_BATCH_BYTES``.
-A record with headers, or too large to share a batch, is written on its own after the buffer of its
-partition, so records of one key keep their order.
+Records of the *batched* topics (pipeline.wire.batch) are gathered per partition and written as batch
+records: a buffer is written when the event loop next gets a turn (so the records of one input batch,
+and of every event handled without yielding, travel together at no added latency), or earlier when it
+reaches ``MAX_BATCH_ITEMS`` or ``MAX_BATCH_BYTES``. A record with headers, or too large to share a
+batch, is written on its own after the buffer of its partition, so records of one key keep their
+order. Tap records (written where a chain passes them in memory) carry ``TAP_HEADER``.
 """
 
 from __future__ import annotations
@@ -21,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -30,83 +28,88 @@ from confluent_kafka import KafkaException
 from pipeline.runtime.partitioning import partition_of
 from pipeline.runtime.producer import DurableProducer, OutgoingRecord
 from pipeline.settings import Settings
-from pipeline.wire.batch import BATCH_HEADERS, MAGIC, MAX_BATCH_BYTES, item_size, pack
+from pipeline.wire.batch import BATCH_HEADER, BATCH_HEADER_VALUE, MAGIC, MAX_BATCH_BYTES, item_size, pack
 
 log = logging.getLogger(__name__)
 
-Record = tuple[str, bytes | None, bytes | None, Sequence[tuple[str, bytes]] | None]  # topic, key, value, headers
+Headers = Sequence[tuple[str, bytes]]
 
 MAX_BATCH_ITEMS = 500
 _ALONE_BYTES = MAX_BATCH_BYTES // 4  # larger items go on their own
+TAP_HEADER = "pipeline-tap"           # written by a chain where it passes the record in memory
+TAP_HEADERS = [(TAP_HEADER, b"1")]
+_BATCH_HEADERS = [(BATCH_HEADER, BATCH_HEADER_VALUE)]
+_BATCH_TAP_HEADERS = _BATCH_HEADERS + TAP_HEADERS
 
 
-class StageOutput:
-    def __init__(self, settings: Settings, on_fatal, batched: Mapping[str, int] | None = None,
-                 producer: DurableProducer | None = None):
+class OutputFailed(RuntimeError):
+    """The broker refused a record: the worker must stop (its input is read again after the restart)."""
+
+
+class Writer:
+    def __init__(self, settings: Settings, batched: Mapping[str, int] | None = None,
+                 producer: DurableProducer | None = None, on_fatal=None):
         self._producer = producer or DurableProducer(
             settings.kafka, settings.worker.output_delivery_timeout_s,
             **{"linger.ms": settings.worker.producer_linger_ms, "queue.buffering.max.messages": 200_000})
-        self._on_fatal = on_fatal  # coroutine function(reason): stops the worker
         self._batched = dict(batched or {})  # cluster topic name -> partitions
-        self._buffers: dict[tuple[str, int], _Buffer] = {}
+        self._buffers: dict[tuple[str, int, bool], _Buffer] = {}
         self._flush_handle: asyncio.Handle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        # Acknowledged events, handed from the poll thread to the loop in batches: one wake-up of the
-        # loop per batch of delivery reports, not one per event (that was a fifth of a stage's CPU).
-        self._acked: collections.deque = collections.deque()
+        self._on_fatal = on_fatal  # coroutine function(reason): stops the worker
+        # Outstanding records per epoch; a barrier closes the current epoch and waits for every
+        # epoch up to it to drain. Acks are counted on the loop, handed over from the poll thread
+        # in batches (one wake-up of the loop per batch of delivery reports, not one per record).
+        self._epoch = 0
+        self._outstanding: dict[int, int] = collections.defaultdict(int)
+        self._waiters: list[tuple[int, asyncio.Future]] = []
+        self._reports: collections.deque = collections.deque()
         self._drain_scheduled = False
         self.failed: str | None = None
+        # highest offset acknowledged per (cluster topic, partition), for the changelogs
+        self.offsets: dict[tuple[str, int], int] = {}
 
-    async def emit(self, event: Any, records: Sequence[Record]) -> None:
-        """Write ``records`` (cluster topic names); ``event.ack()`` once all are on the broker."""
-        if self._loop is None:
-            self._loop = asyncio.get_running_loop()
+    # -- writing ------------------------------------------------------------------------------------
+    def write(self, topic: str, key: bytes | None, value: bytes | None, headers: Headers | None = None,
+              *, tap: bool = False, partition: int | None = None) -> None:
+        """Queue one record of a cluster topic (no waiting: a full queue is waited out by ``barrier``)."""
         if self.failed is not None:
-            raise RuntimeError(f"stage output failed: {self.failed}")
-        if not records:
-            event.ack()
-            return
-        pending = _Pending(self, event, len(records))  # counted before any delivery can report
-        for topic, key, value, headers in records:
-            partitions = self._batched.get(topic)
-            if partitions is not None and value is not None:
-                partition = partition_of(key, partitions)
-                if not headers and len(value) < _ALONE_BYTES:
-                    self._buffer(topic, partition, key, value, pending)
-                    continue
-                while not self._write_buffer((topic, partition)):  # what is buffered for it goes first
-                    await asyncio.sleep(0.01)
-            await self._produce(topic, key, value, list(headers) if headers else None, pending.on_delivery)
-        if len(self._buffers) and self._flush_handle is None:
-            self._flush_handle = self._loop.call_soon(self._flush)
-        if sum(len(b.items) for b in self._buffers.values()) >= 4 * MAX_BATCH_ITEMS:
-            await self._wait_for_queue_room()
+            raise OutputFailed(self.failed)
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()  # writes come from the worker's loop only
+        partitions = self._batched.get(topic)
+        if partitions is not None and value is not None and partition is None:
+            where = partition_of(key, partitions)
+            if not headers and len(value) < _ALONE_BYTES:
+                self._buffer(topic, where, key, value, tap)
+                return
+            self._write_buffer((topic, where, tap))  # what is buffered for it goes first
+            self._write_buffer((topic, where, not tap))
+            partition = where
+        if tap:
+            headers = [*(headers or ()), *TAP_HEADERS]
+        self._produce(topic, key, value, list(headers) if headers else None, partition)
 
-    async def send_and_wait(self, records: Sequence[Record]) -> None:
-        """Write unbatched records and return once the broker acknowledged every one (ProduceError if not)."""
-        await self._producer.send_all(OutgoingRecord(topic, key, value, tuple(headers or ()))
-                                      for topic, key, value, headers in records)
+    def _produce(self, topic, key, value, headers, partition) -> None:
+        epoch = self._epoch
+        self._outstanding[epoch] += 1
+        on_delivery = _Report(self, epoch)
+        while True:
+            try:
+                if partition is None:
+                    self._producer.produce(topic, key, value, headers, on_delivery)
+                else:
+                    self._producer.produce_keyed_to(topic, partition, key, value, headers, on_delivery)
+                return
+            except BufferError:
+                self._producer.poll(0.01)  # the broker is behind: let the queue drain
+            except KafkaException as exc:
+                self._outstanding[epoch] -= 1
+                self._fail(f"produce to {topic} failed: {exc.args[0].str()}")
+                raise OutputFailed(self.failed) from None
 
-    def write(self, records: Sequence[Record]) -> None:
-        """Queue unbatched records without waiting for their acknowledgement (table changelogs of timers).
-
-        Synchronous: the caller has already changed the table in memory, so a full queue is waited out
-        here (the poll thread drains it) rather than leaving the changelog behind the table."""
-        for topic, key, value, headers in records:
-            while True:
-                try:
-                    self._producer.produce(topic, key, value, list(headers) if headers else None,
-                                           self._report_failure)
-                    break
-                except BufferError:
-                    time.sleep(0.01)
-
-    def _report_failure(self, error, _message) -> None:  # poll thread
-        if error is not None:
-            self._fail(f"the broker did not accept a record: {error.str()}")
-
-    def _buffer(self, topic: str, partition: int, key: bytes | None, value: bytes, pending: _Pending) -> None:
-        slot = (topic, partition)
+    def _buffer(self, topic: str, partition: int, key: bytes | None, value: bytes, tap: bool) -> None:
+        slot = (topic, partition, tap)
         size = item_size(key, value)
         buffer = self._buffers.get(slot)
         if buffer is not None and (buffer.size + size > MAX_BATCH_BYTES or len(buffer.items) >= MAX_BATCH_ITEMS):
@@ -115,127 +118,117 @@ class StageOutput:
         if buffer is None:
             buffer = self._buffers[slot] = _Buffer()
         buffer.items.append((key, value))
-        buffer.pending.append(pending)
         buffer.size += size
+        if self._flush_handle is None and self._loop is not None:
+            self._flush_handle = self._loop.call_soon(self._flush)
 
-    def _flush(self) -> None:  # event loop, once the stage yields
+    def _flush(self) -> None:  # event loop, once the worker yields
         self._flush_handle = None
         for slot in list(self._buffers):
-            if not self._write_buffer(slot):
-                self._flush_handle = self._loop.call_later(0.01, self._flush)  # queue full: try again soon
-                return
+            self._write_buffer(slot)
 
-    def _write_buffer(self, slot: tuple[str, int]) -> bool:
-        buffer = self._buffers.get(slot)
+    def _write_buffer(self, slot: tuple[str, int, bool]) -> None:
+        buffer = self._buffers.pop(slot, None)
         if buffer is None:
-            return True
-        topic, partition = slot
-        try:
-            self._producer.produce_to(topic, partition, pack(buffer.items), BATCH_HEADERS, buffer.on_delivery)
-        except BufferError:
-            return False  # stays buffered; _flush retries
-        except KafkaException as exc:
-            self._fail(f"produce to {topic} failed: {exc.args[0].str()}")
-            raise
-        del self._buffers[slot]
-        return True
+            return
+        topic, partition, tap = slot
+        self._produce(topic, None, pack(buffer.items), _BATCH_TAP_HEADERS if tap else _BATCH_HEADERS, partition)
 
-    async def _wait_for_queue_room(self) -> None:
-        while self._buffers:
-            self._flush()
-            if self._buffers:
-                await asyncio.sleep(0.01)  # the broker is behind: wait instead of buffering more
+    async def barrier(self) -> None:
+        """Return once every record written so far is acknowledged (OutputFailed if one was refused)."""
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        self._flush()
+        epoch = self._epoch
+        self._epoch += 1
+        self._count_reports()
+        if not self._pending_upto(epoch):
+            if self.failed is not None:
+                raise OutputFailed(self.failed)
+            return
+        future = self._loop.create_future()
+        self._waiters.append((epoch, future))
+        await future
 
-    async def _produce(self, topic, key, value, headers, on_delivery) -> None:
-        while True:
-            try:
-                self._producer.produce(topic, key, value, headers, on_delivery)
-                return
-            except BufferError:
-                await asyncio.sleep(0.01)  # the broker is behind: wait instead of buffering more
-            except KafkaException as exc:
-                self._fail(f"produce to {topic} failed: {exc.args[0].str()}")
-                raise
+    def _pending_upto(self, epoch: int) -> bool:
+        return any(count for e, count in self._outstanding.items() if e <= epoch)
 
-    def _acknowledged(self, event: Any) -> None:  # poll thread
-        self._acked.append(event)
-        if not self._drain_scheduled:
+    async def send_and_wait(self, records: Sequence[OutgoingRecord]) -> None:
+        """Unbatched records written and acknowledged now (the sink's retry and dead-letter writes,
+        which the ledger protocol orders): ProduceError if the broker refused one."""
+        await self._producer.send_all(records)
+
+    # -- acknowledgements -----------------------------------------------------------------------------
+    def _reported(self, epoch: int, error, message) -> None:  # poll thread
+        self._reports.append((epoch, error, message))
+        if not self._drain_scheduled and self._loop is not None:
             self._drain_scheduled = True
-            self._loop.call_soon_threadsafe(self._drain)
+            self._loop.call_soon_threadsafe(self._count_reports)
 
-    def _drain(self) -> None:  # event loop
+    def _count_reports(self) -> None:  # event loop
         self._drain_scheduled = False
-        acked = self._acked
-        while acked:
-            acked.popleft().ack()
+        reports = self._reports
+        while reports:
+            epoch, error, message = reports.popleft()
+            self._outstanding[epoch] -= 1
+            if error is not None:
+                self._fail(f"the broker did not accept a record: {error.str()}")
+            elif message is not None:
+                place = (message.topic(), message.partition())
+                offset = message.offset()
+                if offset is not None and offset > self.offsets.get(place, -1):
+                    self.offsets[place] = offset
+        for epoch in [e for e, count in self._outstanding.items() if count == 0]:
+            del self._outstanding[epoch]
+        if self._waiters:
+            still = []
+            for epoch, future in self._waiters:
+                if future.done():
+                    continue
+                if self.failed is not None:
+                    future.set_exception(OutputFailed(self.failed))
+                elif self._pending_upto(epoch):
+                    still.append((epoch, future))
+                else:
+                    future.set_result(None)
+            self._waiters = still
 
     def _fail(self, reason: str) -> None:
         if self.failed is None:
             self.failed = reason
-            log.error("stage output: %s; stopping the worker (unacknowledged input is read again)", reason)
-            if self._loop is not None:
+            log.error("output: %s; stopping the worker (unacknowledged input is read again)", reason)
+            if self._loop is not None and self._on_fatal is not None:
                 self._loop.call_soon_threadsafe(lambda: asyncio.ensure_future(self._on_fatal(reason)))
 
     def close(self, timeout: float = 10.0) -> int:
-        if self._buffers:
-            self._flush()
+        self._flush()
         return self._producer.close(timeout)
 
 
-class _NoEvent:
-    """The input event of records that answer no input (timers): nothing to acknowledge."""
+class _Report:
+    """A record's delivery callback (on the poll thread): which epoch it belongs to."""
 
-    def ack(self) -> None:
-        pass
+    __slots__ = ("_writer", "_epoch")
 
+    def __init__(self, writer: Writer, epoch: int):
+        self._writer, self._epoch = writer, epoch
 
-NO_EVENT = _NoEvent()
-
-
-class AckAfter:
-    """Acknowledges ``event`` once each of its ``parts`` was acknowledged: the items of one batch
-    record that leave at different times (classify's concurrent work)."""
-
-    __slots__ = ("_event", "_left")
-
-    def __init__(self, event: Any, parts: int):
-        self._event, self._left = event, parts
-        if parts == 0:
-            event.ack()
-
-    def ack(self) -> None:
-        self._left -= 1
-        if self._left == 0:
-            self._event.ack()
-
-
-class _Pending:
-    """The delivery reports of one input event's records (on the poll thread)."""
-
-    __slots__ = ("_output", "_event", "_left")
-
-    def __init__(self, output: StageOutput, event: Any, count: int):
-        self._output, self._event, self._left = output, event, count
-
-    def on_delivery(self, error, _message) -> None:
-        if error is not None:
-            self._output._fail(f"the broker did not accept a record: {error.str()}")
-            return
-        self._left -= 1  # one poll thread: no lock needed
-        if self._left == 0:
-            self._output._acknowledged(self._event)
+    def __call__(self, error, message) -> None:
+        self._writer._reported(self._epoch, error, message)
 
 
 class _Buffer:
-    """Records bound for one partition of a batched topic, and whose events wait for them."""
+    """Records bound for one partition of a batched topic."""
 
-    __slots__ = ("items", "pending", "size")
+    __slots__ = ("items", "size")
 
     def __init__(self):
         self.items: list[tuple[bytes | None, bytes]] = []
-        self.pending: list[_Pending] = []
         self.size = len(MAGIC)
 
-    def on_delivery(self, error, message) -> None:  # poll thread
-        for pending in self.pending:
-            pending.on_delivery(error, message)
+
+def is_tap(headers: Any) -> bool:
+    if not headers:
+        return False
+    items = headers.items() if isinstance(headers, dict) else headers
+    return any(name == TAP_HEADER for name, _ in items)

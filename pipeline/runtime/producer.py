@@ -83,6 +83,16 @@ class DurableProducer:
         """``produce`` of a keyless record to a chosen partition (batch records, pipeline.wire.batch)."""
         self._producer.produce(topic, value, None, partition=partition, headers=headers, on_delivery=on_delivery)
 
+    def produce_keyed_to(self, topic: str, partition: int, key: bytes | None, value: bytes | None, headers: Any,
+                         on_delivery: Callable[[Any, Any], None]) -> None:
+        """``produce`` to a chosen partition: batch records, and changelogs of tables whose rows are
+        partitioned by a part of their key (pipeline.runtime.state)."""
+        self._producer.produce(topic, value, key, partition=partition, headers=headers, on_delivery=on_delivery)
+
+    def poll(self, timeout: float) -> None:
+        """Serve delivery reports now (a caller waiting out a full queue)."""
+        self._producer.poll(timeout)
+
     async def send_all(self, records: Iterable[OutgoingRecord], timeout: float | None = None) -> None:
         """Write every record; return once all are acknowledged, else raise ProduceError."""
         await self._send(((r.topic, r.key, r.value, list(r.headers) or None) for r in records), timeout)

@@ -1,62 +1,40 @@
-"""classify: alerts.deduped → alerts.classified (EnrichedAlert), or alerts.dlq with the reason.
+"""classify: alert changes → classified alerts (EnrichedAlert), or a dead letter with the reason.
 
 Per alert: rule-based classification (pipeline.classification.rules) written into the labels and
 ``classification``; then, when enabled, the model's answer (pipeline.classification.llm) where the rules
 left the priority to defaults; then the enrichment workflows (pipeline.enrichment). Records that cannot
 be decoded are dead-lettered and never stop the stage.
 
-Never blocked by a slow model: up to ``classification.max_in_flight`` alerts are worked on at once and
-each leaves as soon as it is done, the model's wait bounded by ``llm_timeout_s`` (then the rules stand).
-Only records of the same alert wait for each other, so they stay in order (pipeline.classification.inflight).
-Offsets are acknowledged by hand once the output is written; Faust commits only up to the first
-unacknowledged offset, so a crash replays unfinished alerts instead of losing them (at least once).
+With the rules only, the processor is synchronous (``ClassifyProcessor``). With a model or workflows
+it is async (``ClassifyAsyncProcessor``): the runtime works on up to ``classification.max_in_flight``
+alerts at once, each leaving as soon as it is done, the model's wait bounded by ``llm_timeout_s``
+(then the rules stand); only records of the same alert wait for each other, so they stay in order,
+and an input is acknowledged once all of its alerts are out (at least once).
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
-from pipeline import wire
 from pipeline.classification.combine import wants_llm, with_llm_outcome
 from pipeline.classification.config import ClassificationFile, load_for_worker
 from pipeline.classification.llm import LlmClassifier
 from pipeline.classification.metrics import CLASSIFIED, ENRICHMENT_ERRORS, LLM_OUTCOMES
 from pipeline.classification.rules import RuleResult, classify_by_rules
-from pipeline.dead_letters import Rejected
 from pipeline.enrichment.engine import Enricher
-from pipeline.models import AlertEvent, EnrichedAlert
+from pipeline.models import AlertEvent, EnrichedAlert, replace
 from pipeline.settings import Settings
-from pipeline.runtime.output import AckAfter
+from pipeline.stages.processor import Emit, Processor, Record
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Classified:
-    key: bytes
-    value: bytes
-
-
-def decode_deduped(value: bytes | None) -> AlertEvent | Rejected:
-    if value is None:
-        return Rejected("EmptyRecord", "record has no value (tombstone)")
-    try:
-        return wire.decode(AlertEvent, value)
-    except wire.WireError as exc:
-        return Rejected("WireError", str(exc))
-
-
 def rule_classified(event: AlertEvent, result: RuleResult) -> EnrichedAlert:
     """The alert with its rule-based classification, labels written in. Pure."""
-    alert = event.alert.model_copy(update={"labels": result.labels})
+    alert = replace(event.alert, labels=result.labels)
     return EnrichedAlert(alert=alert, source=event.source, source_format=event.source_format,
                          received_at=event.received_at, change=event.change,
                          classification=result.classification)
-
-
-def _classified(enriched: EnrichedAlert) -> Classified:
-    return Classified(enriched.alert.fingerprint.encode(), wire.encode(enriched))
 
 
 class AlertClassifier:
@@ -77,23 +55,17 @@ class AlertClassifier:
                                 redis_url=settings.redis.url if settings.classification.llm_redis_cache else None)
         return cls(rules, llm, Enricher(rules.workflows) if rules.workflows else None)
 
-    async def process(self, value: bytes | None) -> Classified | Rejected:
-        event = decode_deduped(value)
-        if isinstance(event, Rejected):
-            return event
-        return _classified(await self.classify(event))
-
     @property
     def synchronous(self) -> bool:
-        """Rules only (no model, no workflows): nothing to wait for, so no task per alert."""
-        return self.llm is None and self.enricher is None
+        """No model and no workflow that calls out: nothing to wait for."""
+        return self.llm is None and (self.enricher is None or not self.enricher.awaits)
 
-    def process_now(self, value: bytes | None) -> Classified | Rejected:
-        """``process`` for a synchronous classifier."""
-        event = decode_deduped(value)
-        if isinstance(event, Rejected):
-            return event
-        return _classified(self._counted(self._by_rules(event)[1]))
+    def classify_now(self, event: AlertEvent) -> EnrichedAlert:
+        """``classify`` for a synchronous classifier."""
+        enriched = self._by_rules(event)[1]
+        if self.enricher is not None:
+            enriched = self._enrichment_counted(enriched, self.enricher.enrich_now(enriched))
+        return self._counted(enriched)
 
     async def classify(self, event: AlertEvent) -> EnrichedAlert:
         config = self.rules
@@ -103,13 +75,16 @@ class AlertClassifier:
             LLM_OUTCOMES.labels(outcome.source or "failed").inc()
             classification, labels, annotations = with_llm_outcome(
                 result, event.alert.annotations, outcome, config.llm, config.classification)
-            alert = enriched.alert.model_copy(update={"labels": labels, "annotations": annotations})
-            enriched = enriched.model_copy(update={"alert": alert, "classification": classification})
+            alert = replace(enriched.alert, labels=labels, annotations=annotations)
+            enriched = replace(enriched, alert=alert, classification=classification)
         if self.enricher is not None:
-            errors_before = len(enriched.enrichment_errors)
-            enriched = await self.enricher.enrich(enriched)
-            ENRICHMENT_ERRORS.inc(len(enriched.enrichment_errors) - errors_before)
+            enriched = self._enrichment_counted(enriched, await self.enricher.enrich(enriched))
         return self._counted(enriched)
+
+    @staticmethod
+    def _enrichment_counted(before: EnrichedAlert, after: EnrichedAlert) -> EnrichedAlert:
+        ENRICHMENT_ERRORS.inc(len(after.enrichment_errors) - len(before.enrichment_errors))
+        return after
 
     def _by_rules(self, event: AlertEvent) -> tuple[RuleResult, EnrichedAlert]:
         result = classify_by_rules(event.alert.labels, self.rules.classification)
@@ -127,57 +102,44 @@ class AlertClassifier:
             await self.enricher.close()
 
 
-async def submit_items(stage, event, classifier: AlertClassifier, in_flight, classified_topic: str) -> None:
-    """Hand every item of an input event to the bounded concurrent work (model calls, workflows).
+class ClassifyProcessor(Processor):
+    STAGE = "classify"
+    OUTPUTS = ("classified",)
 
-    Each item leaves when it is done; the event is acknowledged once all of them are out. A function
-    of its own so that every closure binds this event's values (the agent loop rebinds its variables
-    while earlier items are still in flight)."""
-    output = stage.output
-    items = stage.items(event)
-    if isinstance(items, Rejected):
-        await output.emit(event, [stage.dead_letter_record(event, items)])
-        return
-    done = AckAfter(event, len(items))
-    for index, (key, value) in enumerate(items):
-        async def deliver(outcome, item=(index, key, value)):
-            if isinstance(outcome, Classified):
-                await output.emit(done, [(classified_topic, outcome.key, outcome.value, None)])
-            else:
-                await output.emit(done, [stage.dead_letter_record(event, outcome, item)])
+    def __init__(self, classifier: AlertClassifier):
+        self.classifier = classifier
 
-        await in_flight.submit(key, lambda value=value: classifier.process(value), deliver)
+    @classmethod
+    def from_settings(cls, settings, topology) -> Processor:
+        rules = load_for_worker(settings.classification.rules_file, cls.STAGE)  # before joining the group
+        local = AlertClassifier(rules, None, Enricher(rules.workflows) if rules.workflows else None)
+        if settings.classification.llm_enabled or not local.synchronous:
+            processor = ClassifyAsyncProcessor(local, settings)
+            processor.MAX_IN_FLIGHT = settings.classification.max_in_flight
+            return processor
+        return cls(local)
+
+    def process(self, record: Record, state, now):
+        event: AlertEvent = record.value
+        enriched = self.classifier.classify_now(event)
+        return (Emit("classified", enriched.alert.fingerprint.encode(), enriched),)
+
+    async def aclose(self) -> None:
+        await self.classifier.close()
 
 
-def run(settings: Settings) -> None:
-    from pipeline.classification.inflight import KeyedInFlight
-    from pipeline.classification.metrics import add_metrics_page
-    from pipeline.runtime.app import StageApp
+class ClassifyAsyncProcessor(ClassifyProcessor):
+    """The model and the workflows: awaits per alert, run concurrently by the runtime."""
 
-    rules = load_for_worker(settings.classification.rules_file, "classify")  # before joining the group
-    stage = StageApp("classify", settings)
-    deduped = stage.topic("alerts.deduped")
-    add_metrics_page(stage.app)
+    def __init__(self, classifier: AlertClassifier, settings: Settings | None = None):
+        super().__init__(classifier)
+        self._settings = settings
+        self._built = settings is None
 
-    classified = settings.topic("alerts.classified")
-
-    @stage.app.agent(deduped, name="classify")
-    async def classify_agent(stream):
-        # Built inside the worker's event loop: the HTTP and Redis clients bind to it.
-        classifier = AlertClassifier.from_settings(settings, rules)
-        in_flight = KeyedInFlight(settings.classification.max_in_flight)
-
-        def handle(_key, value):
-            outcome = classifier.process_now(value)
-            return outcome if isinstance(outcome, Rejected) else [(classified, outcome.key, outcome.value, None)]
-
-        try:
-            async for event in stream.noack().events():
-                if classifier.synchronous:
-                    await stage.process(event, handle)
-                else:
-                    await submit_items(stage, event, classifier, in_flight, classified)
-        finally:
-            await classifier.close()
-
-    stage.run()
+    async def process(self, record: Record, state, now):  # type: ignore[override]
+        if not self._built:
+            # Built inside the worker's event loop: the HTTP and Redis clients bind to it.
+            self.classifier = AlertClassifier.from_settings(self._settings, self.classifier.rules)
+            self._built = True
+        enriched = await self.classifier.classify(record.value)
+        return (Emit("classified", enriched.alert.fingerprint.encode(), enriched),)

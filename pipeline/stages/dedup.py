@@ -1,50 +1,44 @@
-"""dedup: alerts.normalized → alerts.deduped (changes that matter) and alerts.state (latest per alert).
+"""dedup: normalized alert events → the changes that matter; the latest state per alert in its table.
 
-Per-fingerprint state lives in a changelog-backed table, so a restarted or rebalanced worker knows
-every alert it had. Alertmanager's merge rules and what counts as a change are in pipeline.dedup;
-a timer resolves alerts whose endsAt passed without an update (resolve_timeout expiry).
+Per-fingerprint state lives in the stage's table (its changelog is alerts.state), so a restarted or
+rebalanced worker knows every alert it had. Alertmanager's merge rules and what counts as a change
+are in pipeline.dedup; the timer resolves alerts whose endsAt passed without an update
+(resolve_timeout expiry) and forgets alerts resolved long enough ago.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
-from pipeline import wire
-from pipeline.dead_letters import Rejected
 from pipeline.dedup import apply, collectable, expire, expiry_due
-from pipeline.models import Alert, AlertEvent
-from pipeline.settings import Settings
+from pipeline.models import Alert, AlertEvent, replace
+from pipeline.stages.processor import Emit, Processor, Record, Table
 
 EXPIRY_SCAN_SECONDS = 0.5  # must be well under the shortest group_interval: resolution reaches groups as an event
+EXPIRIES_PER_TICK = 5000   # a tick's bound: a backlog of expiries (after downtime) drains over a few ticks
 
 
 @dataclass(frozen=True)
 class DedupOutcome:
     key: bytes
-    stored: bytes          # the new table value (the merged AlertEvent)
-    forward: bytes | None  # what goes to alerts.deduped, None when nothing downstream cares
-    check_at: datetime | None = None  # when the expiry timer must look at this alert next
+    stored: AlertEvent          # the new table value (the merged event)
+    forward: AlertEvent | None  # the change for downstream, None when nothing downstream cares
 
 
-def dedup_record(value: bytes | None, stored: bytes | None, now: datetime) -> DedupOutcome | Rejected:
+def dedup_record(incoming: AlertEvent, existing: AlertEvent | None, now: datetime) -> DedupOutcome:
     """One normalized alert against the stored state of its fingerprint. Pure."""
-    try:
-        incoming = wire.decode(AlertEvent, value)
-        existing = wire.decode(AlertEvent, stored) if stored is not None else None
-    except wire.WireError as exc:
-        return Rejected("WireError", str(exc))
     applied = apply(existing.alert if existing else None, incoming.alert, now)
-    merged = incoming.model_copy(update={"alert": applied.state, "change": applied.change or incoming.change})
-    encoded = wire.encode(merged)
-    # A record redelivered after a rebalance (at-least-once) leaves the state as it was: forward
-    # nothing. A sender's genuine re-send carries a new updated_at, so it still counts.
+    merged = replace(incoming, alert=applied.state, change=applied.change or incoming.change)
+    # A record read again after a crash or rebalance (at-least-once) leaves the state as it was: forward
+    # nothing (the runtime logs a state change only once the emits it caused are on the broker, so the
+    # first reading's emits went out). A sender's genuine re-send carries a new updated_at, so it counts.
     replayed = existing is not None and applied.state == existing.alert
-    forward = encoded if applied.change and not replayed else None
-    return DedupOutcome(incoming.alert.fingerprint.encode(), encoded, forward, next_check(applied.state))
+    forward = merged if applied.change and not replayed else None
+    return DedupOutcome(incoming.alert.fingerprint.encode(), merged, forward)
 
 
-COLLECT = b""  # overdue_record's answer for "delete this alert's state"
+COLLECT = object()  # overdue_record's answer for "delete this alert's state"
 # Alertmanager's --alerts.gc-interval: its GC drops alerts resolved when it runs, every 30m. Keeping a
 # resolved alert that long here changes no decision (a re-send is "resolved", a return is "new"
 # either way) and bounds the table to what resolved in the last half hour.
@@ -59,81 +53,52 @@ def next_check(alert: Alert) -> datetime | None:
     return alert.ends_at if alert.status == "firing" else alert.ends_at + RESOLVED_RETENTION
 
 
-def overdue_record(stored: bytes, now: datetime) -> bytes | None:
+def stored_check(stored: AlertEvent) -> datetime | None:
+    """``next_check`` of a table value: the table's due index."""
+    return next_check(stored.alert)
+
+
+def overdue_record(stored: AlertEvent, now: datetime):
     """What the timer does with a stored alert: its expired state when endsAt passed without an
     update, COLLECT when it has been resolved long enough to forget, else None. Pure."""
-    event = wire.decode(AlertEvent, stored)
-    if expiry_due(event.alert, now):
-        return wire.encode(event.model_copy(update={"alert": expire(event.alert, now), "change": "expired"}))
-    if collectable(event.alert, now - RESOLVED_RETENTION):
+    if expiry_due(stored.alert, now):
+        return replace(stored, alert=expire(stored.alert, now), change="expired")
+    if collectable(stored.alert, now - RESOLVED_RETENTION):
         return COLLECT
     return None
 
 
-def stored_check(stored: bytes) -> datetime | None:
-    """``next_check`` of a table value (rebuilding the index after an assignment)."""
-    return next_check(wire.decode(AlertEvent, stored).alert)
+class DedupProcessor(Processor):
+    STAGE = "dedup"
+    OUTPUTS = ("changes",)
+    TABLES = (Table("alert_state", AlertEvent, due=stored_check),)
+    TICK_INTERVAL_S = EXPIRY_SCAN_SECONDS
 
+    @classmethod
+    def from_settings(cls, settings, topology) -> DedupProcessor:
+        return cls()
 
-def run(settings: Settings) -> None:
-    from pipeline.due_index import DueIndex
-    from pipeline.runtime.app import StageApp
-    from pipeline.runtime.output import NO_EVENT
+    def process(self, record: Record, state, now: datetime):
+        incoming: AlertEvent = record.value
+        table = state["alert_state"]
+        key = incoming.alert.fingerprint.encode()
+        outcome = dedup_record(incoming, table.get(key), now)
+        table.set(key, outcome.stored)
+        return (Emit("changes", key, outcome.forward),) if outcome.forward is not None else ()
 
-    stage = StageApp("dedup", settings)
-    normalized = stage.topic("alerts.normalized")
-    states = stage.table("alert_state")
-    # When each alert of this worker's partitions needs the timer next; rebuilt from the table when
-    # the assignment changes, so a tick costs what is due, not what is stored.
-    checks = DueIndex()
-
-    def rebuild_checks(owned: set[int]) -> None:
-        checks.clear()
-        for key, stored in stage.owned_items(states, owned):
-            checks.set(key, stored_check(stored))
-
-    deduped_name, state_name = settings.topic("alerts.deduped"), settings.topic("alerts.state")
-
-    def handle(key, value):
-        outcome = dedup_record(value, stage.lookup(states, key) if key is not None else None, datetime.now(timezone.utc))
-        if isinstance(outcome, Rejected):
-            return outcome
-        checks.set(outcome.key, outcome.check_at)
-        records = [stage.store(states, outcome.key, outcome.stored),
-                   (state_name, outcome.key, outcome.stored, None)]
-        if outcome.forward is not None:
-            records.append((deduped_name, outcome.key, outcome.forward, None))
-        return records
-
-    @stage.app.agent(normalized, name="dedup")
-    async def dedup_agent(stream):
-        await stage.tables_ready()
-        async for event in stream.noack().events():
-            await stage.process(event, handle)
-
-    @stage.app.timer(interval=EXPIRY_SCAN_SECONDS)
-    async def expire_overdue():
-        if not await stage.settled("alerts.normalized", rebuild_checks):
-            return
-        now = datetime.now(timezone.utc)
-        records = []
-        for key in checks.pop_due(now):
-            stored = stage.lookup(states, key)
+    def tick(self, state, now: datetime):
+        table = state["alert_state"]
+        emits = []
+        for key in table.pop_due(now, EXPIRIES_PER_TICK):
+            stored = table.get(key)
             if stored is None:
                 continue
             action = overdue_record(stored, now)
             if action is None:
-                checks.set(key, stored_check(stored))  # updated since it was indexed
-                continue
+                continue  # not due after all (its index entry was stale); set again when it changes
             if action is COLLECT:
-                # tombstones: the table and compaction forget it
-                records += [stage.store(states, key, None), (state_name, key, None, None)]
+                table.delete(key)  # a tombstone on alerts.state: compaction forgets it
                 continue
-            checks.set(key, stored_check(action))
-            records += [stage.store(states, key, action), (state_name, key, action, None),
-                        (deduped_name, key, action, None)]
-        if records:
-            # Through the agent's output, so an expiry never overtakes a buffered update of the alert.
-            await stage.output.emit(NO_EVENT, records)
-
-    stage.run()
+            table.set(key, action)
+            emits.append(Emit("changes", key, action))
+        return emits

@@ -1,159 +1,207 @@
-"""group: alerts.routed → notifications, through aggregation groups and the notification log.
+"""group: routed alerts → notifications, through aggregation groups and the notification log.
 
 The semantics are pipeline.grouping (Alertmanager's dispatcher, aggregation groups, nflog and the
-webhook payload); this module only wires them to Kafka:
+webhook payload); this processor keeps them in its tables (layout: pipeline.grouping.rows):
 
-- the agent inserts each routed alert into its group (state in the aggregation_groups table);
-- a timer ticks every ``group.tick_s``, flushes the groups that are due, mutes at flush time with
-  the silences and inhibition sources it follows (every partition of `silences` and `alerts.state`),
-  sends one notification per (group, integration) and waits for the broker's ack, then stores the
-  groups and the notification log (see pipeline.grouping.dispatcher for why in that order);
-- groups live in memory for the partitions this worker owns; when the assignment changes the worker
-  reloads them from its tables, so a restarted or rebalanced worker flushes exactly what was pending,
-  when it was due.
+- ``process`` inserts each routed alert into its group: one alert row, and the group's header when
+  the group is new or its next flush moved (an alert older than group_wait flushes at once);
+- ``tick`` (every ``group.tick_s``, and at once when an insert made a flush due) flushes the groups
+  whose header is due, mutes at flush time with the silences and inhibition sources it follows
+  (the runtime feeds them and starts no tick before both were read to their end: a restarted worker
+  must know every silence before it decides a notification is not muted), and emits one
+  notification per (group, integration);
+- the runtime writes the notifications and only then logs the state that says they were sent: a
+  crash in between replays the flush with the same flush sequence, hence the same notification ids,
+  which the sink's delivery ledger drops; a crash before the write loses nothing.
 
-Nothing is flushed before the followed topics were read to their end: a restarted worker must know
-every silence before it decides a notification is not muted.
+A restarted or rebalanced worker needs no reload: the due index of the headers says what is pending.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from datetime import datetime, timezone
+from datetime import datetime, timedelta
 
-from pipeline import wire
 from pipeline.dead_letters import Rejected
-from pipeline.grouping.dispatcher import GROUPS_TABLE, NFLOG_TABLE, Dispatcher, UnknownRoute
-from pipeline.grouping.nflog import MAINTENANCE_INTERVAL
+from pipeline.grouping.aggregation import AggregationGroup, GroupTiming
+from pipeline.grouping.nflog import DEFAULT_RETENTION, MAINTENANCE_INTERVAL, NflogEntry
+from pipeline.grouping.notification import Integration, decide_flushes
+from pipeline.grouping.rows import (
+    GroupHeader,
+    NflogRow,
+    RowAlerts,
+    group_key_of,
+    header_due,
+    header_key,
+    nflog_due,
+    nflog_entries,
+    nflog_row,
+)
 from pipeline.models import Alert, EnrichedAlert
 from pipeline.muting.view import GC_INTERVAL, MutingView
-from pipeline.settings import Settings
+from pipeline.routing import Route
+from pipeline.stages.processor import Emit, Processor, Record, Table
 
 log = logging.getLogger(__name__)
 
-
-FLUSH_BATCH_S = 0.005
-
-
-def routed_alert(value: bytes | None) -> EnrichedAlert | Rejected:
-    """Decode one alerts.routed record; it must carry exactly the route it was routed to. Pure."""
-    try:
-        event = wire.decode(EnrichedAlert, value)
-    except wire.WireError as exc:
-        return Rejected("WireError", str(exc))
-    if len(event.routes) != 1:
-        return Rejected("RoutingError", f"an alerts.routed record carries one route, this one {len(event.routes)}")
-    return event
+# Alertmanager's dispatcher drops empty groups in its maintenance run, every 30 s; until then a
+# new alert joins the existing group and is sent at its next group_interval tick, not after group_wait.
+EMPTY_GROUP_GRACE = timedelta(seconds=30)
+EMPTY_SINCE = "empty_since"  # header field: when the group was first seen empty at a flush
 
 
-def run(settings: Settings) -> None:
-    from pipeline.alertmanager_config import load_alertmanager_config
-    from pipeline.runtime.app import StageApp
-    from pipeline.runtime.follower import TopicFollower, wait_until_caught_up
+def integrations_of(config) -> dict[str, list[Integration]]:
+    """Each receiver's notifiers as the notification log knows them (kind, index, send_resolved)."""
+    out: dict[str, list[Integration]] = {}
+    for receiver in config.receivers:
+        out[receiver.name] = [
+            Integration(receiver=receiver.name, send_resolved=i.send_resolved,
+                        max_alerts=int(i.config.get("max_alerts") or 0), name=i.kind, index=i.index)
+            for i in receiver.integrations
+        ]
+    return out
 
-    config = load_alertmanager_config(settings.alertmanager_config)
-    dispatcher = Dispatcher(config, external_url=settings.group.external_url)
-    view = MutingView.from_config(config)
-    stage = StageApp("group", settings)
-    routed = stage.topic("alerts.routed")
-    notifications = settings.topic("notifications")
-    output = stage.output
-    tables = {GROUPS_TABLE: stage.table(GROUPS_TABLE), NFLOG_TABLE: stage.table(NFLOG_TABLE)}
-    follower = TopicFollower(settings, view.topics, "group")
-    maintenance = {"nflog": datetime.now(timezone.utc), "view": datetime.now(timezone.utc)}
-    wake = asyncio.Event()
 
-    def ensure_loaded(group_key: str) -> None:
-        if not dispatcher.loaded(group_key):
-            key = group_key.encode()
-            dispatcher.load(group_key, stage.lookup(tables[GROUPS_TABLE], key), stage.lookup(tables[NFLOG_TABLE], key))
+class GroupProcessor(Processor):
+    STAGE = "group"
+    OUTPUTS = ("notifications",)
+    READS = ("silences", "alert_states")
+    TABLES = (
+        Table("group_headers", GroupHeader, due=header_due, partition_key=group_key_of),
+        Table("group_alerts", Alert, partition_key=group_key_of),
+        Table("nflog", NflogRow, due=nflog_due, partition_key=group_key_of),
+    )
 
-    def store(writes) -> list[tuple]:
-        """Apply the dispatcher's writes to the tables; their changelog records, to be written."""
-        return [stage.store(tables[write.table], write.key.encode(), write.value) for write in writes]
+    def __init__(self, config, *, external_url: str = "", tick_s: float = 0.05, max_flushes_per_tick: int = 1000,
+                 retention: timedelta = DEFAULT_RETENTION):
+        self.routes: dict[str, Route] = {route.id(): route for route in config.routing_tree().walk()}
+        self.integrations = integrations_of(config)
+        self.time_intervals = config.time_intervals
+        self.external_url = external_url
+        self.retention = retention
+        self.max_flushes = max_flushes_per_tick
+        self.TICK_INTERVAL_S = tick_s
+        self.view = MutingView.from_config(config)
+        self.READS = self.view.ports
+        self._flush_now = False
+        self._maintained: datetime | None = None
+        self._view_collected: datetime | None = None
 
-    def is_muted(alert: Alert, now: datetime) -> bool:
-        return view.muting(alert.labels, now).muted
+    @classmethod
+    def from_settings(cls, settings, topology) -> GroupProcessor:
+        from pipeline.alertmanager_config import load_alertmanager_config
 
-    def reload(now_owned: set[int]) -> None:
-        dispatcher.clear()
-        for key, value in stage.owned_items(tables[GROUPS_TABLE], now_owned):
-            dispatcher.load(key.decode(), value, stage.lookup(tables[NFLOG_TABLE], key))
-        log.info("group: owning partitions %s, %s", sorted(now_owned), dict(dispatcher.stats()))
+        return cls(load_alertmanager_config(settings.alertmanager_config), external_url=settings.group.external_url,
+                   tick_s=settings.group.tick_s, max_flushes_per_tick=settings.group.max_flushes_per_tick)
 
-    touched: set[str] = set()  # group keys inserted into while processing one input event
+    def follow(self, port: str, key: bytes | None, value: bytes | None) -> None:
+        self.view.apply(port, key, value)
 
-    def handle(_key, value):
-        outcome = routed_alert(value)
-        if isinstance(outcome, Rejected):
-            return outcome
-        match = outcome.routes[0]
-        ensure_loaded(match.group_key)
-        try:
-            dispatcher.insert(match, outcome.alert, datetime.now(timezone.utc), outcome.received_at)
-        except UnknownRoute as exc:
-            return Rejected("UnknownRoute", str(exc))
-        touched.add(match.group_key)
+    # -- alerts in ---------------------------------------------------------------------------------------
+    def process(self, record: Record, state, now: datetime):
+        event: EnrichedAlert = record.value
+        if len(event.routes) != 1:
+            return Rejected("RoutingError", f"a routed record carries one route, this one {len(event.routes)}")
+        match = event.routes[0]
+        route = self.routes.get(match.route_key)
+        if route is None:
+            return Rejected("UnknownRoute", f"route {match.route_key!r} is not in the loaded configuration")
+        headers = state["group_headers"]
+        key = header_key(match.group_key, match.route_key)
+        rows = RowAlerts(state["group_alerts"], key)
+        header = headers.get(key)
+        if header is None:
+            # A new group's timers start when the alert entered the pipeline (received_at, set by the
+            # bridge or normalize), not when it reached this stage: Alertmanager starts them on
+            # receipt, and the stages in between must not shift group_wait and the group_interval
+            # ticks by their latency. A record read late is flushed as soon as its group_wait is over.
+            timing = GroupTiming(route.opts.group_wait, route.opts.group_interval, route.opts.repeat_interval)
+            started = min(now, event.received_at) if event.received_at is not None else now
+            group = AggregationGroup.new(match.group_key, match.route_key, match.group_labels, timing, started,
+                                         alerts=rows)
+        else:
+            group = AggregationGroup.from_header(header, rows)
+        before = group.next_flush_at
+        group.insert(event.alert, now)
+        if header is None or group.next_flush_at != before or EMPTY_SINCE in header:
+            headers.set(key, GroupHeader(group.header_state()))
+        if group.next_flush_at <= now:
+            self._flush_now = True  # group_wait 0 or an old alert: the tick goes now
         return ()
 
-    def write_touched():
-        # One table write per group an input batch touched, not one per alert: a group's value holds
-        # all its alerts, so a batch of n alerts of one group wrote n values of growing size before.
-        writes = store(dispatcher.group_writes(touched))
-        touched.clear()
-        return writes
+    def wants_tick(self, now: datetime) -> bool:
+        wanted, self._flush_now = self._flush_now, False
+        return wanted
 
-    @stage.app.agent(routed, name="group")
-    async def group_agent(stream):
-        await stage.tables_ready()
-        async for event in stream.noack().events():
-            await stage.process(event, handle, write_touched)
-            due = dispatcher.next_due()
-            if due is not None and due <= datetime.now(timezone.utc):
-                wake.set()  # group_wait 0 or an old alert: the flusher goes now, not at the next tick
+    # -- the tick -------------------------------------------------------------------------------------------
+    def tick(self, state, now: datetime):
+        headers, alerts, nflog = state["group_headers"], state["group_alerts"], state["nflog"]
+        emits: list[Emit] = []
+        for key in headers.pop_due(now, self.max_flushes):
+            header = headers.get(key)
+            if header is not None:
+                self._flush(key, header, headers, alerts, nflog, now, emits)
+        if self._maintained is None:
+            self._maintained = now
+        elif now - self._maintained >= MAINTENANCE_INTERVAL:
+            # Alertmanager's nflog maintenance: delete the entries expired by now (reads use an
+            # expired entry until then, see pipeline.grouping.nflog).
+            for key in nflog.pop_due(now, 1_000_000):
+                nflog.delete(key)
+            self._maintained = now
+        if self._view_collected is None or now - self._view_collected >= GC_INTERVAL:
+            self.view.gc(now)
+            self._view_collected = now
+        return emits
 
-    @stage.app.task
-    async def flusher() -> None:
-        # Runs beside the agent: a flush waits for the broker's acks while the agent keeps inserting,
-        # and the next flush takes every group that came due meanwhile in one batch.
-        while True:
-            try:
-                await asyncio.wait_for(wake.wait(), timeout=settings.group.tick_s)
-            except asyncio.TimeoutError:
-                pass
-            if wake.is_set():
-                await asyncio.sleep(FLUSH_BATCH_S)  # let a burst of due groups gather into one flush
-            wake.clear()
-            try:
-                await flush()
-            except Exception:  # noqa: BLE001 - a bad flush must not stop every later one
-                log.exception("group: flush failed; retrying at the next tick")
-                await asyncio.sleep(settings.group.tick_s)
-
-    async def flush():
-        if not follower.caught_up.is_set() or not await stage.settled("alerts.routed", reload):
+    def _flush(self, key: bytes, header: dict, headers, alerts, nflog, now: datetime, emits: list[Emit]) -> None:
+        group = AggregationGroup.from_header(header, RowAlerts(alerts, key))
+        if not group.due(now):
+            headers.set(key, header)  # indexed again at its own time
             return
-        view.apply_all(follower.drain())
-        now = datetime.now(timezone.utc)
-        result = dispatcher.flush_due(now, is_muted, limit=settings.group.max_flushes_per_tick)
-        if result.notifications:
-            # on the broker before the state says "sent"
-            await output.send_and_wait([(notifications, n.id.encode(), wire.encode(n), None)
-                                        for n in result.notifications])
-        output.write(store(dispatcher.writes_for(result.touched)))
-        if now - maintenance["nflog"] >= MAINTENANCE_INTERVAL:
-            output.write(store(dispatcher.collect_nflog(now)))
-            maintenance["nflog"] = now
-        if now - maintenance["view"] >= GC_INTERVAL:
-            view.gc(now)
-            maintenance["view"] = now
+        snapshot = group.flush(now)
+        if snapshot is None:
+            since = header.get(EMPTY_SINCE) or now.isoformat()
+            if now - datetime.fromisoformat(since) >= EMPTY_GROUP_GRACE:
+                headers.delete(key)
+                return
+            headers.set(key, GroupHeader(group.header_state(), **{EMPTY_SINCE: since}))
+            return
+        route = self.routes.get(group.route_key)
+        if route is None or self._time_muted(route, now):
+            visible = snapshot.only(lambda _alert: False)
+        else:
+            visible = snapshot.only(lambda alert: not self.view.muting(alert.labels, now).muted)
+        if visible.alerts and route is not None:
+            entries = nflog_entries(nflog, group.group_key)
+            decisions = decide_flushes(visible, entries, self.integrations.get(route.receiver, []), now,
+                                       external_url=self.external_url, retention=self.retention)
+            for decision in decisions:
+                if decision.notify and decision.nflog_entry is not None:
+                    nflog.set(nflog_row(group.group_key, decision.integration.key), _row(decision.nflog_entry))
+                if decision.notification is not None:
+                    notification = decision.notification
+                    emits.append(Emit("notifications", notification.id.encode(), notification))
+        # Handed to Kafka counts as notified: delivery and its retries are the sinks' job.
+        group.notified(snapshot, success=True, now=now)
+        state = group.header_state()
+        if group.empty():
+            state[EMPTY_SINCE] = now.isoformat()
+        headers.set(key, GroupHeader(state))
 
-    @stage.app.task
-    async def start_follower():
-        follower.start()
-        await wait_until_caught_up(follower, "group")
-        log.info("group: silences and alert states read; flushing enabled")
+    def _time_muted(self, route: Route, now: datetime) -> bool:
+        # Alertmanager's TimeMuteStage and TimeActiveStage: the whole notification or nothing.
+        if any(self._interval(name).contains(now) for name in route.opts.mute_time_intervals):
+            return True
+        active = route.opts.active_time_intervals
+        return bool(active) and not any(self._interval(name).contains(now) for name in active)
 
-    stage.run()
+    def _interval(self, name: str):
+        interval = self.time_intervals.get(name)
+        if interval is None:  # the loader checks names; a miss here is a bug, not bad input
+            raise KeyError(f"time interval {name!r} is not in the configuration")
+        return interval
 
+
+def _row(entry: NflogEntry) -> NflogRow:
+    return NflogRow(entry.firing, entry.resolved, entry.timestamp, entry.expires_at)

@@ -1,4 +1,4 @@
-"""mute: alerts.classified → alerts.muted, each alert with its silence and inhibition state.
+"""mute: classified alerts → the same alerts with their silence and inhibition state.
 
 This is the state Alertmanager's API shows (silencedBy, inhibitedBy, status.state) at the moment the
 alert changed; nothing is dropped here. Whether a notification is muted is decided again at flush
@@ -8,67 +8,50 @@ alerts come and go between an alert's updates.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 
-from pipeline import wire
-from pipeline.dead_letters import Rejected
-from pipeline.models import EnrichedAlert
-from pipeline.muting.view import MutingView
-from pipeline.settings import Settings
+from pipeline.models import EnrichedAlert, replace
+from pipeline.muting.view import GC_INTERVAL, MutingView
+from pipeline.stages.processor import Emit, Processor, Record
 
 
-def mute_record(value: bytes | None, view: MutingView, now: datetime) -> tuple[bytes, bytes] | Rejected:
-    """(fingerprint, the alert annotated with its muting) for one classified alert. Pure."""
-    try:
-        event = wire.decode(EnrichedAlert, value)
-    except wire.WireError as exc:
-        return Rejected("WireError", str(exc))
+def mute_record(event: EnrichedAlert, view: MutingView, now: datetime) -> EnrichedAlert:
+    """The alert annotated with its muting at ``now``. Pure."""
     alert = event.alert
     if alert.is_resolved_at(now):
         # Alertmanager's marker forgets resolved alerts: they are neither silenced nor inhibited.
-        annotated = event.model_copy(update={"silenced_by": [], "inhibited_by": [], "state": "unprocessed"})
-    else:
-        muting = view.muting(alert.labels, now)
-        annotated = event.model_copy(update={
-            "silenced_by": muting.silenced_by, "inhibited_by": muting.inhibited_by,
-            "state": "suppressed" if muting.muted else "active"})
-    return alert.fingerprint.encode(), wire.encode(annotated)
+        return replace(event, silenced_by=[], inhibited_by=[], state="unprocessed")
+    muting = view.muting(alert.labels, now)
+    return replace(event, silenced_by=muting.silenced_by, inhibited_by=muting.inhibited_by,
+                   state="suppressed" if muting.muted else "active")
 
 
-def run(settings: Settings) -> None:
-    from pipeline.alertmanager_config import load_alertmanager_config
-    from pipeline.runtime.app import StageApp
-    from pipeline.runtime.follower import TopicFollower, wait_until_caught_up
+class MuteProcessor(Processor):
+    STAGE = "mute"
+    OUTPUTS = ("muted",)
+    READS = ("silences", "alert_states")
+    TICK_INTERVAL_S = 60.0  # the view's garbage collection
 
-    config = load_alertmanager_config(settings.alertmanager_config)
-    view = MutingView.from_config(config)
-    stage = StageApp("mute", settings)
-    classified = stage.topic("alerts.classified")
-    follower = TopicFollower(settings, view.topics, "mute")
+    def __init__(self, view: MutingView):
+        self.view = view
+        self.READS = view.ports  # alert states only when an inhibit rule needs sources
+        self._collected: datetime | None = None
 
-    muted = settings.topic("alerts.muted")
+    @classmethod
+    def from_settings(cls, settings, topology) -> MuteProcessor:
+        from pipeline.alertmanager_config import load_alertmanager_config
 
-    def handle(_key, value):
-        outcome = mute_record(value, view, datetime.now(timezone.utc))
-        if isinstance(outcome, Rejected):
-            return outcome
-        return [(muted, *outcome, None)]
+        return cls(MutingView.from_config(load_alertmanager_config(settings.alertmanager_config)))
 
-    @stage.app.agent(classified, name="mute")
-    async def mute_agent(stream):
-        if not follower.caught_up.is_set():
-            await wait_until_caught_up(follower, "mute")
-        async for event in stream.noack().events():
-            view.apply_all(follower.drain())
-            await stage.process(event, handle)
+    def follow(self, port: str, key: bytes | None, value: bytes | None) -> None:
+        self.view.apply(port, key, value)
 
-    @stage.app.timer(interval=60.0)
-    async def collect_garbage():
-        view.apply_all(follower.drain())
-        view.gc(datetime.now(timezone.utc))
+    def process(self, record: Record, state, now: datetime):
+        muted = mute_record(record.value, self.view, now)
+        return (Emit("muted", muted.alert.fingerprint.encode(), muted),)
 
-    @stage.app.task
-    async def start_follower():
-        follower.start()
-
-    stage.run()
+    def tick(self, state, now: datetime):
+        if self._collected is None or now - self._collected >= GC_INTERVAL:
+            self.view.gc(now)
+            self._collected = now
+        return ()

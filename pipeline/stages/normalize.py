@@ -1,4 +1,4 @@
-"""normalize: alerts.raw → alerts.normalized, or alerts.dlq with the reason.
+"""normalize: raw alerts → normalized alert events, or a dead letter with the reason.
 
 Raw records come from the bridge (JSON RawAlert) and from direct producers (JSON with snake_case or
 Alertmanager camelCase keys, or Avro single-object RawAlert). The rules are the bridge's own
@@ -26,7 +26,7 @@ from pipeline.dead_letters import Rejected
 from pipeline.ingest.errors import InvalidAlert
 from pipeline.ingest.normalize import normalize
 from pipeline.models import AlertEvent, RawAlert
-from pipeline.settings import Settings
+from pipeline.stages.processor import Emit, Processor, Record
 
 DIRECT_SOURCE = "direct"
 # Direct producers may use the Alertmanager API's camelCase names; both spellings are accepted.
@@ -38,7 +38,7 @@ RAW_ALERT_FIELDS = frozenset(RawAlert.model_fields)
 @dataclass(frozen=True)
 class Normalized:
     key: bytes
-    value: bytes
+    event: AlertEvent
 
 
 def normalize_record(
@@ -63,7 +63,7 @@ def normalize_record(
         return Rejected(type(exc).__name__, str(exc))
     event = AlertEvent(alert=alert, source=raw.source, source_format=raw.source_format,
                        received_at=raw.received_at)
-    return Normalized(alert.fingerprint.encode(), wire.encode(event))
+    return Normalized(alert.fingerprint.encode(), event)
 
 
 def _raw_alert(value: bytes, timestamp: datetime) -> RawAlert:
@@ -97,36 +97,37 @@ def _validation_summary(exc: ValidationError) -> str:
     )
 
 
-def run(settings: Settings) -> None:
-    from pipeline.classification.config import load_for_worker
-    from pipeline.classification.metrics import RELABEL_DROPPED, add_metrics_page
-    from pipeline.runtime.app import StageApp
+class NormalizeProcessor(Processor):
+    """Reads its input undecoded: validating what producers wrote is this stage's job."""
 
-    # Checked before the worker joins its group: a broken file stops it with the key path.
-    relabel_rules = load_for_worker(settings.classification.rules_file, "normalize").relabel
-    stage = StageApp("normalize", settings)
-    add_metrics_page(stage.app)
-    raw_topic = stage.topic("alerts.raw")
-    resolve_timeout = global_resolve_timeout(settings.alertmanager_config)
-    max_bytes = settings.max_record_bytes
+    STAGE = "normalize"
+    OUTPUTS = ("normalized",)
+    RAW_INPUT = True
 
-    normalized = settings.topic("alerts.normalized")
+    def __init__(self, *, resolve_timeout: timedelta, max_bytes: int, relabel_rules: tuple[RelabelRule, ...] = ()):
+        self.resolve_timeout = resolve_timeout
+        self.max_bytes = max_bytes
+        self.relabel_rules = relabel_rules
 
-    @stage.app.agent(raw_topic, name="normalize")
-    async def normalize_agent(stream):
-        async for event in stream.noack().events():
-            received = datetime.fromtimestamp(event.message.timestamp, timezone.utc)
+    @classmethod
+    def from_settings(cls, settings, topology) -> NormalizeProcessor:
+        from pipeline.classification.config import load_for_worker
 
-            def handle(_key, value):
-                outcome = normalize_record(value, timestamp=received, resolve_timeout=resolve_timeout,
-                                           max_bytes=max_bytes, relabel_rules=relabel_rules)
-                if isinstance(outcome, Normalized):
-                    return [(normalized, outcome.key, outcome.value, None)]
-                if isinstance(outcome, DroppedAlert):
-                    RELABEL_DROPPED.labels(rule=f"{outcome.rule_index}:{outcome.action}").inc()
-                    return []
-                return outcome
+        # Checked before the worker joins its group: a broken file stops it with the key path.
+        relabel_rules = load_for_worker(settings.classification.rules_file, cls.STAGE).relabel
+        return cls(resolve_timeout=global_resolve_timeout(settings.alertmanager_config),
+                   max_bytes=settings.max_record_bytes, relabel_rules=relabel_rules)
 
-            await stage.process(event, handle)
+    def process(self, record: Record, state, now: datetime):
+        # The broker's timestamp is when a direct producer's alert was received.
+        received = datetime.fromtimestamp(record.timestamp, timezone.utc) if record.timestamp else now
+        outcome = normalize_record(record.value, timestamp=received, resolve_timeout=self.resolve_timeout,
+                                   max_bytes=self.max_bytes, relabel_rules=self.relabel_rules)
+        if isinstance(outcome, Normalized):
+            return (Emit("normalized", outcome.key, outcome.event),)
+        if isinstance(outcome, DroppedAlert):
+            from pipeline.classification.metrics import RELABEL_DROPPED
 
-    stage.run()
+            RELABEL_DROPPED.labels(rule=f"{outcome.rule_index}:{outcome.action}").inc()
+            return ()
+        return outcome

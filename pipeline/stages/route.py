@@ -1,26 +1,24 @@
-"""route: alerts.muted → alerts.routed (one record per matching route) and alerts.enriched.
+"""route: muted alerts → one routed record per matching route, plus the public enriched feed.
 
-The route tree is Alertmanager's (pipeline.routing). Each match becomes one alerts.routed record
-keyed by its group key, so every alert of an aggregation group reaches the same grouping worker;
-alerts.enriched gets the alert once, with every routing decision, for downstream consumers.
+The route tree is Alertmanager's (pipeline.routing). Each match becomes one routed record keyed by
+its group key, so every alert of an aggregation group reaches the same grouping worker; the enriched
+feed gets the alert once, with every routing decision, for downstream consumers.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipeline import wire
-from pipeline.dead_letters import Rejected
-from pipeline.models import EnrichedAlert, RouteMatch
+from pipeline.models import EnrichedAlert, RouteMatch, replace
 from pipeline.routing import Route
-from pipeline.settings import Settings
+from pipeline.stages.processor import Emit, Processor, Record
 
 
 @dataclass(frozen=True)
 class Routed:
     fingerprint: bytes
-    enriched: bytes                       # to alerts.enriched, keyed by fingerprint
-    routed: list[tuple[bytes, bytes]]     # (group key, record) to alerts.routed
+    enriched: EnrichedAlert                       # to the enriched feed, keyed by fingerprint
+    routed: list[tuple[bytes, EnrichedAlert]]     # (group key, record) for the group stage
 
 
 def route_matches(tree: Route, labels: dict[str, str]) -> list[RouteMatch]:
@@ -32,44 +30,31 @@ def route_matches(tree: Route, labels: dict[str, str]) -> list[RouteMatch]:
     ]
 
 
-def route_record(value: bytes | None, tree: Route) -> Routed | Rejected:
+def route_record(event: EnrichedAlert, tree: Route) -> Routed:
     """One muted alert through the route tree. Pure."""
-    try:
-        event = wire.decode(EnrichedAlert, value)
-    except wire.WireError as exc:
-        return Rejected("WireError", str(exc))
     matches = route_matches(tree, event.alert.labels)
-    enriched = wire.encode(event.model_copy(update={"routes": matches}))
-    if len(matches) == 1:  # the common case: the routed record is the enriched one, encoded once
+    enriched = replace(event, routes=matches)
+    if len(matches) == 1:  # the common case: the routed record is the enriched one
         return Routed(event.alert.fingerprint.encode(), enriched, [(matches[0].group_key.encode(), enriched)])
-    routed = [
-        (match.group_key.encode(), wire.encode(event.model_copy(update={"routes": [match]})))
-        for match in matches
-    ]
+    routed = [(match.group_key.encode(), replace(event, routes=[match])) for match in matches]
     return Routed(event.alert.fingerprint.encode(), enriched, routed)
 
 
-def run(settings: Settings) -> None:
-    from pipeline.alertmanager_config import load_alertmanager_config
-    from pipeline.runtime.app import StageApp
+class RouteProcessor(Processor):
+    STAGE = "route"
+    OUTPUTS = ("routed", "enriched")
 
-    tree = load_alertmanager_config(settings.alertmanager_config).routing_tree()
-    stage = StageApp("route", settings)
-    muted = stage.topic("alerts.muted")
+    def __init__(self, tree: Route):
+        self.tree = tree
 
-    routed, enriched = settings.topic("alerts.routed"), settings.topic("alerts.enriched")
+    @classmethod
+    def from_settings(cls, settings, topology) -> RouteProcessor:
+        from pipeline.alertmanager_config import load_alertmanager_config
 
-    def handle(_key, value):
-        outcome = route_record(value, tree)
-        if isinstance(outcome, Rejected):
-            return outcome
-        records = [(routed, key, record, None) for key, record in outcome.routed]
-        records.append((enriched, outcome.fingerprint, outcome.enriched, None))
-        return records
+        return cls(load_alertmanager_config(settings.alertmanager_config).routing_tree())
 
-    @stage.app.agent(muted, name="route")
-    async def route_agent(stream):
-        async for event in stream.noack().events():
-            await stage.process(event, handle)
-
-    stage.run()
+    def process(self, record: Record, state, now):
+        outcome = route_record(record.value, self.tree)
+        emits = [Emit("routed", key, routed) for key, routed in outcome.routed]
+        emits.append(Emit("enriched", outcome.fingerprint, outcome.enriched))
+        return emits

@@ -1,15 +1,16 @@
-"""sink: notifications (and the retry tiers) → the targets; failures → retry tiers or notifications.dlq.
+"""sink: notifications (and the retry tiers) → the targets; failures → retry tiers or the dead-letter topic.
 
-Agents are thin: one per input topic decodes the record, finds its connector (receiver by name,
-integration by ``kind/index`` in the Alertmanager-format config) and hands a ``Job`` to the
-``Deliverer`` (pipeline.stages.sink_lanes), which owns isolation per target, the token buckets,
-circuit breakers, the ledger protocol and when a record is acknowledged. Streams are ``noack``:
-Faust commits an offset only once every record below it was acknowledged by the lanes, i.e. its
-outcome is durable (see sink_lanes for the exact crash guarantee).
+The processor is thin and async: each record finds its connector (receiver by name, integration by
+``kind/index`` in the Alertmanager-format config) and becomes a ``Job`` for the ``Deliverer``
+(pipeline.stages.sink_lanes), which owns isolation per target, the token buckets, circuit breakers,
+the ledger protocol and when a record is done; ``process`` returns once the record's outcome is
+durable, and the runtime commits an offset only once every record below it is done (see sink_lanes
+for the exact crash guarantee). Retry and dead-letter records are written through the runtime's
+durable writer while the delivery is handled, in the order the ledger protocol needs.
 
-Retry tiers: a record on a tier is due at its timestamp plus the tier's delay. Each tier has its own
-agent, which holds every not-yet-due record in a timer (up to ``sink.max_pending_retries`` per tier,
-then it stops reading that tier), so a tier's delay never holds up ``notifications``, another tier or
+Retry tiers: a record on a tier is due at its timestamp plus the tier's delay (the topology's
+``delay``); the runtime holds it until then, up to ``sink.max_pending_retries`` per tier and then
+it stops reading that tier, so a tier's delay never holds up ``notifications``, another tier or
 another partition of the same tier.
 
 Stores: the delivery ledger and the connectors' thread memory are in Redis (sink_stores explains why
@@ -33,35 +34,27 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import Callable
 from datetime import datetime, timezone
 
-from pipeline import wire
 from pipeline.delivery.headers import read_retry_state
 from pipeline.delivery.retry import RetryPolicy, RetryTier
 from pipeline.delivery.targets import Targets, UnknownTarget
 from pipeline.models import Notification
 from pipeline.settings import Settings
+from pipeline.stages.processor import Processor, Record
 from pipeline.stages.sink_lanes import Deliverer, Job
 
 log = logging.getLogger(__name__)
 
-MAIN_TOPIC = "notifications"
+HTTP_CONNECTIONS_PER_WORKER = 4  # a worker needs one at a time; a few for connectors that call two hosts
+# How long a shutdown waits for deliveries under way: they take milliseconds unless a target is slow,
+# and one cut off leaves a pending ledger entry that reads as an unknown outcome after the restart.
+SHUTDOWN_GRACE_S = 10.0
 
 
 def retry_policy(topology) -> RetryPolicy:
     """The retry tiers of a topology: its topics with a ``delay``."""
     return RetryPolicy([RetryTier(t.name, t.delay_s) for t in topology.retry_tiers()])
-
-
-def job_from_event(event, source_topic: str) -> Job:
-    message = event.message
-    headers = message.headers or []
-    headers = list(headers.items()) if isinstance(headers, dict) else [(k, v) for k, v in headers]
-    return Job(key=event.key or b"", value=event.value or b"", headers=headers, source_topic=source_topic,
-               origin=(message.topic, message.partition, message.offset), done=event.ack,
-               retry=read_retry_state(headers))
 
 
 def load_targets(settings: Settings) -> Targets:
@@ -75,23 +68,36 @@ def load_targets(settings: Settings) -> Targets:
         raise SystemExit(f"stage 'sink': {exc}") from None
 
 
-class SinkRuntime:
-    """What the agents share, created on the worker's event loop at first use."""
+class SinkProcessor(Processor):
+    STAGE = "sink"
+    RAW_INPUT = True      # the Deliverer keeps the bytes it re-sends to a retry tier or dead-letters
+    HOLDS_RECORDS = True  # retry records wait for their tier's delay: a rebalance must not wait for them
 
-    def __init__(self, settings: Settings, policy: RetryPolicy, targets: Targets, send: Callable):
+    def __init__(self, settings: Settings, topology, targets: Targets):
+        stage = topology.stages[self.STAGE]
         self.settings = settings
-        self.policy = policy
         self.targets = targets
-        self._send = send
+        self.policy = retry_policy(topology)
+        self.OUTPUTS = tuple(stage.outputs)
+        self.MAX_IN_FLIGHT = settings.sink.max_pending_retries
+        self.ORDERED_BY_KEY = False
+        self._input_topic = dict(stage.inputs)               # port -> topic
+        self._port_of = {topic: port for port, topic in stage.outputs.items()}
+        self._dead_letter_topic = stage.outputs["failed"]
+        self.output = None  # the runtime's durable writer, set before the first record
         self._deliverer: Deliverer | None = None
         self._senders: list = []  # AiohttpSender of every lane worker, closed by aclose()
-        self._redis = None  # the ledger's and thread memory's client, closed by aclose()
+        self._redis = None
         self._lock = asyncio.Lock()
+
+    @classmethod
+    def from_settings(cls, settings, topology) -> SinkProcessor:
+        return cls(settings, topology, load_targets(settings))
 
     async def deliverer(self) -> Deliverer:
         if self._deliverer is not None:  # every record but the first
             return self._deliverer
-        async with self._lock:
+        async with self._lock:  # built on the worker's event loop: the clients bind to it
             if self._deliverer is None:
                 self._deliverer = self._build()
         return self._deliverer
@@ -123,7 +129,32 @@ class SinkRuntime:
 
         return Deliverer(settings=sink, policy=self.policy,
                          ledger_store=RedisLedger(client, prefix, sink.ledger_ttl_s),
-                         output=_Output(self._send), context=context)
+                         output=_PortOutput(self), context=context, dead_letter_topic=self._dead_letter_topic)
+
+    async def process(self, record: Record, state, now):  # type: ignore[override]
+        deliverer = await self.deliverer()
+        finished = asyncio.get_running_loop().create_future()
+        headers = list(record.headers)
+        job = Job(key=record.key or b"", value=record.value or b"", headers=headers,
+                  source_topic=self._input_topic.get(record.port, record.port),
+                  origin=(self.settings.topic(self._input_topic.get(record.port, record.port)), record.partition,
+                          record.offset),
+                  done=lambda: finished.done() or finished.set_result(None), retry=read_retry_state(headers))
+        from pipeline import wire
+
+        try:
+            job.notification = wire.decode(Notification, job.value)
+        except wire.WireError as exc:
+            await deliverer.reject(job, "WireError", str(exc))
+            return ()
+        try:
+            job.connector = self.targets.for_notification(job.notification)
+        except UnknownTarget as exc:
+            await deliverer.reject(job, "UnknownTarget", str(exc))
+            return ()
+        await deliverer.dispatch(job)
+        await finished
+        return ()
 
     async def aclose(self) -> None:
         """Stop the lanes (deliveries under way finish first, see ``Deliverer.close``), then close
@@ -135,91 +166,15 @@ class SinkRuntime:
         redis_client, self._redis = self._redis, None
         if redis_client is not None:
             await redis_client.aclose()
-
-    async def intake(self, event, source_topic: str) -> None:
-        deliverer = await self.deliverer()
-        job = job_from_event(event, source_topic)
-        try:
-            job.notification = wire.decode(Notification, job.value)
-        except wire.WireError as exc:
-            await deliverer.reject(job, "WireError", str(exc))
-            return
-        try:
-            job.connector = self.targets.for_notification(job.notification)
-        except UnknownTarget as exc:
-            await deliverer.reject(job, "UnknownTarget", str(exc))
-            return
-        await deliverer.dispatch(job)
+        await self.targets.aclose()
 
 
-HTTP_CONNECTIONS_PER_WORKER = 4  # a worker needs one at a time; a few for connectors that call two hosts
-# How long a shutdown waits for deliveries under way: they take milliseconds unless a target is slow,
-# and one cut off leaves a pending ledger entry that reads as an unknown outcome after the restart.
-SHUTDOWN_GRACE_S = 10.0
+class _PortOutput:
+    """The Deliverer writes to topology topics; the runtime's writer takes the stage's ports."""
 
+    def __init__(self, processor: SinkProcessor):
+        self._processor = processor
 
-class _Output:
-    def __init__(self, send: Callable):
-        self.send = send
-
-
-def run(settings: Settings) -> None:
-    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-
-    from pipeline.runtime.app import StageApp
-
-    stage = StageApp("sink", settings)
-    # A retry tier's records wait in timers without being acknowledged; a rebalance must not wait
-    # for them (faust #133): whatever is not acknowledged is read again by the partition's new owner.
-    stage.app.conf.stream_wait_empty = False
-    topics = {name: stage.topic(name) for name in {*stage.stage.inputs, *stage.stage.outputs}}
-    policy = retry_policy(stage.topology)
-
-    async def send(topic: str, key: bytes, value: bytes, headers) -> None:
-        pending = await topics[topic].send(key=key, value=value, headers=headers)
-        await pending  # the broker's acknowledgement (acks=all)
-
-    targets = load_targets(settings)
-    runtime = SinkRuntime(settings, policy, targets, send)
-
-    @stage.app.on_before_shutdown.connect
-    async def close_connectors(app, **_kwargs) -> None:  # consumer stopped, producer not yet
-        await runtime.aclose()
-        await targets.aclose()
-
-    @stage.app.agent(topics[MAIN_TOPIC], name="sink-notifications")
-    async def deliver_notifications(stream):
-        async for event in stream.noack().events():
-            await runtime.intake(event, MAIN_TOPIC)
-
-    for tier in policy.tiers:
-        _tier_agent(stage.app, topics[tier.topic], tier, runtime, settings.sink.max_pending_retries)
-
-    @stage.app.page("/metrics")
-    async def metrics_page(web, request):
-        return web.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
-
-    stage.run()
-
-
-def _tier_agent(app, topic, tier: RetryTier, runtime: SinkRuntime, max_pending: int) -> None:
-    slots = asyncio.Semaphore(max_pending)
-    waiting: set[asyncio.Task] = set()
-
-    async def when_due(event, due: float) -> None:
-        try:
-            delay = due - time.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            await runtime.intake(event, tier.topic)
-        finally:
-            slots.release()
-
-    @app.agent(topic, name=f"sink-{tier.topic.replace('.', '-')}")
-    async def deliver_retries(stream):
-        async for event in stream.noack().events():
-            await slots.acquire()
-            due = (event.message.timestamp or time.time()) + tier.delay_s
-            task = asyncio.create_task(when_due(event, due))
-            waiting.add(task)
-            task.add_done_callback(waiting.discard)
+    async def send(self, topic: str, key: bytes, value: bytes, headers) -> None:
+        processor = self._processor
+        await processor.output.send(processor._port_of[topic], key, value, tuple(headers or ()))

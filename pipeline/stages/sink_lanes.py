@@ -1,16 +1,16 @@
 """The sink's delivery engine: one lane per target, each with its own queue, workers, token bucket and
-circuit breaker. No Faust in here (the agents in ``pipeline.stages.sink`` feed it ``Job``s), so it is
-tested with an in-memory ledger and output.
+circuit breaker. No Kafka in here (the sink's processor, ``pipeline.stages.sink``, feeds it ``Job``s
+and gives it the runtime's durable writer), so it is tested with an in-memory ledger and output.
 
 Isolation: the agents never wait for a target. ``dispatch`` puts the job in its target's lane queue
 without blocking; a full queue sends the job back to a retry tier (uncounted) instead of stalling the
 agent. Each lane runs ``concurrency_per_target`` workers, so a slow or failing target only ever
 occupies its own workers, and a rate-limit pause or open breaker affects only its own lane.
 
-Durability: a job's ``done`` (the Kafka ack that lets Faust commit its offset) is called only after
-its outcome is durable: delivered and in the ledger, or its record acknowledged by the broker on a
-retry tier or ``notifications.dlq``. Faust commits the highest offset below which every record was
-acked, so acks arriving out of order (lanes finish at different times) never commit past a record
+Durability: a job's ``done`` (which lets the runtime commit its offset) is called only after its
+outcome is durable: delivered and in the ledger, or its record acknowledged by the broker on a retry
+tier or the dead-letter topic. The runtime commits the highest offset below which every record was
+done, so jobs finishing out of order (lanes finish at different times) never commit past a record
 still in flight. A crash re-reads everything not committed; the ledger skips what was delivered.
 
 The crash window, exactly: the ledger's ``pending`` mark is durable before the target is called, and
@@ -52,7 +52,6 @@ from pipeline.settings import SinkSettings
 
 log = logging.getLogger(__name__)
 
-DLQ_TOPIC = "notifications.dlq"
 STAGE = "sink"
 UNKNOWN_OUTCOME = "UnknownOutcome"
 Headers = list[tuple[str, bytes]]
@@ -106,8 +105,9 @@ class Lane:
 class Deliverer:
     def __init__(self, *, settings: SinkSettings, policy: RetryPolicy, ledger_store: Ledger, output: Output,
                  context: Callable[[], DeliveryContext], clock: Callable[[], float] = time.monotonic,
-                 wall_clock: Callable[[], float] = time.time):
+                 wall_clock: Callable[[], float] = time.time, dead_letter_topic: str = "notifications.dlq"):
         self.settings = settings
+        self.dead_letter_topic = dead_letter_topic  # the topology's, for notifications that failed for good
         self.policy = policy
         self.ledger = ledger_store
         self.output = output
@@ -302,7 +302,7 @@ class Deliverer:
         headers = dead_letter_headers(
             stage=STAGE, reason=dead.reason, error_class=dead.error_class, topic=topic, partition=partition,
             offset=offset, original_headers=with_retry_state(job.headers, dead.state))
-        await self._durably(lambda: self.output.send(DLQ_TOPIC, job.key, job.value, headers))
+        await self._durably(lambda: self.output.send(self.dead_letter_topic, job.key, job.value, headers))
         metrics.DEAD_LETTERED.labels(target, dead.error_class).inc()
         if ack:
             job.done()

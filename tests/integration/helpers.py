@@ -4,14 +4,16 @@ pipeline.runtime.reader (the demo uses it too)."""
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 from pipeline.runtime.admin import admin_client
 from pipeline.settings import KafkaSettings, Settings, TopicSettings
 from pipeline.runtime.reader import wait_for_records
+from pipeline.paths import TOPOLOGIES_DIR
 from pipeline.topology import load_topology
 from pipeline.runtime.topics import apply_topology
 
-__all__ = ["CREATED_PREFIXES", "drop_topics_with_prefixes", "settings_with_topology", "wait_for_records"]
+__all__ = ["CREATED_PREFIXES", "SPLIT_TOPOLOGY", "drop_topics_with_prefixes", "settings_with_topology", "wait_for_records"]
 
 # (bootstrap, prefix) of every topic set a test created; tests/conftest.py drops them after the test.
 # A broker holding every test's topics for a whole run runs out of heap (~100 tests × 120 partitions).
@@ -33,11 +35,16 @@ def drop_topics_with_prefixes(created: list[tuple[str, str]]) -> None:
                     pass
 
 
-def settings_with_topology(bootstrap: str, stem: str) -> Settings:
+# Every stage in a chain of its own: what tests of one stage run (they read and write its topics).
+SPLIT_TOPOLOGY = TOPOLOGIES_DIR / "split.yaml"
+
+
+def settings_with_topology(bootstrap: str, stem: str, topology_file: Path | None = None) -> Settings:
     """Settings with a fresh topic prefix (``<stem><random>.``) whose topology is already applied."""
     prefix = f"{stem}{uuid.uuid4().hex[:8]}."
     CREATED_PREFIXES.append((bootstrap, prefix))
-    settings = Settings(kafka=KafkaSettings(bootstrap_servers=bootstrap), topics=TopicSettings(prefix=prefix))
+    topics = TopicSettings(prefix=prefix, **({"topology_file": topology_file} if topology_file else {}))
+    settings = Settings(kafka=KafkaSettings(bootstrap_servers=bootstrap), topics=topics)
     report = apply_topology(admin_client(settings.kafka), load_topology(settings.topics.topology_file), prefix)
     assert not report.unresolved, report.unresolved
     return settings

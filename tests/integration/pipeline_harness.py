@@ -1,4 +1,4 @@
-"""The whole pipeline as real processes: bridge plus one worker per stage, on a fresh topic prefix,
+"""The whole pipeline as real processes: bridge plus one worker per chain, on a fresh topic prefix,
 with an Alertmanager configuration written by the test, and a webhook collector that records when
 each notification arrived. Used by the end-to-end, scenario, differential and crash tests."""
 
@@ -19,6 +19,7 @@ import httpx
 from pipeline.devenv.components import Component
 from pipeline.runtime.admin import admin_client
 from pipeline.settings import GroupSettings, Settings, WorkerSettings
+from pipeline.paths import TOPOLOGIES_DIR
 from pipeline.topology import load_topology
 from tests.integration.bridge_harness import OPEN_SOURCES, RunningBridge, running_bridge
 
@@ -29,8 +30,15 @@ classification:
   labels: {priority: null, category: null, team: null, auto_incident: null}
 """
 
-# Data-flow order. `sink` is included when the test needs deliveries, not just notification records.
-CORE_STAGES = ("normalize", "dedup", "classify", "mute", "route", "group")
+# The topologies the end-to-end suites run against: the default chaining and every stage on its own.
+TOPOLOGIES = {"chained": TOPOLOGIES_DIR / "default.yaml", "split": TOPOLOGIES_DIR / "split.yaml"}
+
+
+def chains_of(settings: Settings, sink: bool = False) -> tuple[str, ...]:
+    """The chains of the settings' topology in data-flow order; the sink's only when asked for (a test
+    that needs deliveries, not just notification records)."""
+    names = [c.name for c in load_topology(settings.topics.topology_file).chains()]
+    return tuple(n for n in names if sink or n != "sink")
 
 
 @dataclass(frozen=True)
@@ -110,11 +118,11 @@ class RunningPipeline:
         assert not dead, f"workers died: {dead}\n{self.logs()}"
 
 
-def wait_for_stage_groups(settings: Settings, stages: tuple[str, ...], workers: dict[str, Component],
+def wait_for_stage_groups(settings: Settings, chains: tuple[str, ...], workers: dict[str, Component],
                           timeout: float = 120.0) -> None:
-    """Until every stage's consumer group is stable with its input partitions assigned."""
-    topology = load_topology(settings.topics.topology_file)
-    group_ids = {settings.topics.prefix + topology.stages[s].consumer_group: s for s in stages}
+    """Until every chain's consumer group is stable with its input partitions assigned."""
+    topology = {c.name: c for c in load_topology(settings.topics.topology_file).chains()}
+    group_ids = {settings.topics.prefix + topology[name].consumer_group: name for name in chains}
     admin = admin_client(settings.kafka)
     deadline = time.monotonic() + timeout
     pending = dict(group_ids)
@@ -131,7 +139,7 @@ def wait_for_stage_groups(settings: Settings, stages: tuple[str, ...], workers: 
                                                            for m in description.members):
                 pending.pop(group_id, None)
         if pending and time.monotonic() > deadline:
-            raise AssertionError(f"stages not ready after {timeout:.0f}s: {sorted(pending.values())}\n"
+            raise AssertionError(f"chains not ready after {timeout:.0f}s: {sorted(pending.values())}\n"
                                  + "\n".join(w.log_tail(20) for w in workers.values()))
         if pending:
             time.sleep(0.3)
@@ -139,8 +147,9 @@ def wait_for_stage_groups(settings: Settings, stages: tuple[str, ...], workers: 
 
 @contextmanager
 def running_pipeline(settings: Settings, workdir: Path, alertmanager_yaml: str,
-                     stages: tuple[str, ...] = CORE_STAGES, classification_yaml: str = AM_COMPATIBLE_CLASSIFICATION,
-                     **overrides: Any) -> Iterator[RunningPipeline]:
+                     stages: tuple[str, ...] | None = None, classification_yaml: str = AM_COMPATIBLE_CLASSIFICATION,
+                     sink: bool = False, **overrides: Any) -> Iterator[RunningPipeline]:
+    """``stages``: the chains to run (default: every chain of the topology, the sink's when ``sink``)."""
     config_path = workdir / "alertmanager.yml"
     workdir.mkdir(parents=True, exist_ok=True)
     config_path.write_text(alertmanager_yaml)
@@ -153,6 +162,8 @@ def running_pipeline(settings: Settings, workdir: Path, alertmanager_yaml: str,
         "group": overrides.pop("group", GroupSettings(external_url="http://pipeline.test")),
         **overrides,
     })
+    if stages is None:
+        stages = chains_of(configured, sink=sink)
     with ExitStack() as stack:
         workers = {}
         for stage in stages:

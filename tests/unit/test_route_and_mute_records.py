@@ -7,8 +7,7 @@ from pipeline.amconfig import parse_config
 from pipeline.dead_letters import Rejected
 from pipeline.models import Alert, AlertEvent, EnrichedAlert, Matcher, Silence
 from pipeline.muting.view import MutingView
-from pipeline.runtime.app import partition_of
-from pipeline.stages.group import routed_alert
+from pipeline.runtime.partitioning import partition_of
 from pipeline.stages.mute import mute_record
 from pipeline.stages.route import route_record
 
@@ -40,36 +39,28 @@ def enriched(labels: dict[str, str], ends_at: datetime | None = None) -> Enriche
 
 
 def test_route_record_fans_out_one_record_per_route_keyed_by_group_key():
-    value = wire.encode(enriched({"alertname": "Slow", "service": "db", "severity": "critical"}))
-    outcome = route_record(value, CONFIG.routing_tree())
-    assert not isinstance(outcome, Rejected)
-    public = wire.decode(EnrichedAlert, outcome.enriched)
+    outcome = route_record(enriched({"alertname": "Slow", "service": "db", "severity": "critical"}),
+                           CONFIG.routing_tree())
+    public = wire.decode(EnrichedAlert, wire.encode(outcome.enriched))
     assert [r.receiver for r in public.routes] == ["db", "pager"]
     keys = [k.decode() for k, _ in outcome.routed]
     assert keys == ['{}/{service="db"}:{alertname="Slow", service="db", severity="critical"}',
                     '{}/{severity="critical"}:{alertname="Slow"}']
     for key, record in outcome.routed:
-        decoded = routed_alert(record)
-        assert [r.group_key for r in decoded.routes] == [key.decode()]
-
-
-def test_route_record_dead_letters_garbage():
-    assert isinstance(route_record(b"\x00garbage", CONFIG.routing_tree()), Rejected)
-    assert isinstance(routed_alert(wire.encode(enriched({"a": "b"}))), Rejected)  # no route: not from route
+        assert [r.group_key for r in record.routes] == [key.decode()]
 
 
 def test_mute_record_reports_silences_and_inhibition():
     view = MutingView.from_config(CONFIG)
-    source = enriched({"alertname": "Down", "service": "db", "severity": "critical"}).model_dump(mode="json")
-    view.apply("alerts.state", source["alert"]["fingerprint"].encode(), wire.encode(
+    source = enriched({"alertname": "Down", "service": "db", "severity": "critical"})
+    view.apply("alert_states", source.alert.fingerprint.encode(), wire.encode(
         enriched({"alertname": "Down", "service": "db", "severity": "critical"})))
     silence = Silence(id="s1", matchers=[Matcher(name="alertname", value="Noisy")], starts_at=NOW - timedelta(hours=1),
                       ends_at=NOW + timedelta(hours=1), updated_at=NOW, created_by="me", comment="c")
     view.apply("silences", b"s1", wire.encode(silence))
 
     def state(labels):
-        _, value = mute_record(wire.encode(enriched(labels)), view, NOW)
-        decoded = wire.decode(EnrichedAlert, value)
+        decoded = mute_record(enriched(labels), view, NOW)
         return decoded.state, decoded.silenced_by, bool(decoded.inhibited_by)
 
     assert state({"alertname": "Slow", "service": "db", "severity": "warning"}) == ("suppressed", [], True)
@@ -78,7 +69,7 @@ def test_mute_record_reports_silences_and_inhibition():
     view.apply("silences", b"s1", None)  # tombstone
     assert state({"alertname": "Noisy"}) == ("active", [], False)
     # The source resolves: its target comes back.
-    view.apply("alerts.state", b"x", wire.encode(
+    view.apply("alert_states", b"x", wire.encode(
         enriched({"alertname": "Down", "service": "db", "severity": "critical"}, ends_at=NOW - timedelta(seconds=1))))
     assert state({"alertname": "Slow", "service": "db", "severity": "warning"}) == ("active", [], False)
 
@@ -86,7 +77,7 @@ def test_mute_record_reports_silences_and_inhibition():
 def test_view_skips_unreadable_records_instead_of_failing():
     view = MutingView.from_config(CONFIG)
     view.apply("silences", b"bad", b"{not json")
-    view.apply("alerts.state", b"bad", b"\xc3\x01garbage")
+    view.apply("alert_states", b"bad", b"\xc3\x01garbage")
     assert view.skipped == 2
 
 
@@ -98,16 +89,16 @@ def test_partition_of_matches_kafka_murmur2():
 
 def test_view_reads_only_the_alert_states_that_can_inhibit():
     view = MutingView.from_config(CONFIG)
-    assert view.topics == ["silences", "alerts.state"]
+    assert view.ports == ("silences", "alert_states")
     plain = enriched({"alertname": "Slow", "service": "db", "severity": "warning"})
-    view.apply("alerts.state", b"k", wire.encode(plain))
+    view.apply("alert_states", b"k", wire.encode(plain))
     assert len(view.inhibitor) == 0  # no rule's source: not stored
     source = enriched({"alertname": "Down", "service": "db", "severity": "critical"})
     state = AlertEvent(alert=source.alert, source="t", source_format="direct", received_at=NOW)
-    view.apply("alerts.state", b"k", wire.encode_avro(state))  # Avro records take the full decode
+    view.apply("alert_states", b"k", wire.encode_avro(state))  # Avro records take the full decode
     assert len(view.inhibitor) == 1
     resolved = enriched({"alertname": "Down", "service": "db", "severity": "critical"},
                         ends_at=NOW - timedelta(seconds=1))
-    view.apply("alerts.state", b"k", wire.encode(resolved))  # a known source's update is applied
+    view.apply("alert_states", b"k", wire.encode(resolved))  # a known source's update is applied
     assert view.muting({"alertname": "Slow", "service": "db", "severity": "warning"}, NOW).inhibited_by == []
-    assert MutingView.from_config(parse_config("route: {receiver: r}\nreceivers: [{name: r}]")).topics == ["silences"]
+    assert MutingView.from_config(parse_config("route: {receiver: r}\nreceivers: [{name: r}]")).ports == ("silences",)

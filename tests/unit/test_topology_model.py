@@ -35,21 +35,59 @@ def test_state_topics_are_compacted_and_kept():
 
 
 def test_every_stage_writes_or_reads_only_declared_topics(document):
-    document["stages"]["normalize"]["outputs"].append("alerts.typo")
-    with pytest.raises(TopologyError, match="undeclared topic 'alerts.typo'"):
+    document["stages"]["normalize"]["outputs"]["typo"] = "alerts.typo"
+    with pytest.raises(TopologyError, match="port 'typo' names undeclared topic 'alerts.typo'"):
         parse_topology(document, "t.yaml")
 
 
 def test_stateful_stage_inputs_must_be_copartitioned(document):
-    document["stages"]["sink"]["tables"] = ["ledger"]  # a table makes the multi-input sink stateful
+    document["stages"]["sink"]["tables"] = {"ledger": {}}  # a table makes the multi-input sink stateful
     document["topics"]["notifications.retry.5m"]["partitions"] = 3
     with pytest.raises(TopologyError, match="not co-partitioned"):
         parse_topology(document, "t.yaml")
 
 
 def test_stateless_stage_may_mix_partition_counts(document):
-    document["stages"]["normalize"]["inputs"] = ["alerts.raw", "silences"]
+    document["stages"]["normalize"]["inputs"] = {"raw": "alerts.raw", "extra": "silences"}
     parse_topology(document, "t.yaml")
+
+
+def test_ports_map_to_topics_not_lists(document):
+    document["stages"]["route"]["outputs"] = ["alerts.routed"]
+    with pytest.raises(TopologyError, match="maps port names to topics"):
+        parse_topology(document, "t.yaml")
+
+
+def test_the_default_chaining_and_why_each_chain_starts_where_it_does():
+    chains = load_topology(DEFAULT).chains()
+    assert [[s.name for s in c.stages] for c in chains] == [
+        ["normalize", "dedup", "classify", "mute", "route"], ["group"], ["sink"]]
+    assert [c.consumer_group for c in chains] == ["pipeline-normalize", "pipeline-group", "pipeline-sink"]
+    assert "repartition" in chains[1].broken_because
+    assert chains[0].internal() == {"alerts.normalized", "alerts.deduped", "alerts.classified", "alerts.muted"}
+    # The dedup table is alerts.state; the group's tables have changelogs of their own, per stage.
+    stages = load_topology(DEFAULT).stages
+    assert stages["dedup"].tables["alert_state"].changelog == "alerts.state"
+    assert stages["group"].tables["nflog"].changelog == "pipeline-group-nflog-changelog"
+
+
+def test_a_stage_can_be_split_off_and_a_file_can_extend_another(tmp_path):
+    split = load_topology(TOPOLOGIES_DIR / "split.yaml")
+    assert [c.name for c in split.chains()] == ["normalize", "dedup", "classify", "mute", "route", "group", "sink"]
+    mine = tmp_path / "mine.yaml"
+    mine.write_text(f"extends: {DEFAULT}\nstages:\n  classify: {{chain: new}}\n"
+                    "topics:\n  alerts.deduped: {tap: true}\n")
+    topology = load_topology(mine)
+    assert [[s.name for s in c.stages] for c in topology.chains()][:2] == [["normalize", "dedup"],
+                                                                          ["classify", "mute", "route"]]
+    assert topology.topics["alerts.deduped"].tap and topology.topics["alerts.deduped"].keyed_by == "fingerprint"
+
+
+def test_a_stage_reading_another_stages_output_cannot_join_the_chain(document):
+    document["stages"]["mute"]["inputs"] = {"classified": "alerts.deduped"}  # skips classify's output
+    chains = parse_topology(document, "t.yaml").chains()
+    assert [s.name for s in chains[1].stages] == ["mute", "route"]
+    assert chains[1].broken_because == "reads alerts.deduped, which classify does not write"
 
 
 @pytest.mark.parametrize("mutate, message", [

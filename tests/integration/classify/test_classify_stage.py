@@ -13,7 +13,7 @@ from tests.integration.classify.helpers import (
     send_deduped,
     with_classification,
 )
-from tests.integration.helpers import settings_with_topology, wait_for_records
+from tests.integration.helpers import SPLIT_TOPOLOGY, settings_with_topology, wait_for_records
 
 RULES = """
 classification:
@@ -29,7 +29,7 @@ classification:
 
 def test_rules_and_severity_defaults_reach_alerts_classified(kafka_bootstrap, tmp_path):
     port = free_port()
-    settings = with_classification(settings_with_topology(kafka_bootstrap, "classify"), tmp_path, RULES, web_port=port)
+    settings = with_classification(settings_with_topology(kafka_bootstrap, "classify", SPLIT_TOPOLOGY), tmp_path, RULES, web_port=port)
 
     with Component("classify", ["worker", "classify"], settings, tmp_path / "logs") as worker:
         send_deduped(settings, deduped_event(alertname="PostgresDown", severity="warning"),

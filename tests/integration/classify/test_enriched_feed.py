@@ -14,7 +14,7 @@ from pipeline.devenv.components import Component
 from pipeline.settings import settings_env
 from pipeline.wire.contract import load_schema_files
 from tests.integration.classify.helpers import deduped_event, send_deduped, with_classification
-from tests.integration.helpers import settings_with_topology, wait_for_records
+from tests.integration.helpers import SPLIT_TOPOLOGY, settings_with_topology, wait_for_records
 
 RULES = """
 classification:
@@ -64,7 +64,7 @@ def tail(settings, *args) -> list[dict]:
 def test_consumer_reads_priority_category_team_links_and_receivers(kafka_bootstrap, tmp_path):
     am = tmp_path / "alertmanager.yml"
     am.write_text(ALERTMANAGER)
-    settings = with_classification(settings_with_topology(kafka_bootstrap, "enriched"), tmp_path, RULES)
+    settings = with_classification(settings_with_topology(kafka_bootstrap, "enriched", SPLIT_TOPOLOGY), tmp_path, RULES)
     settings = settings.model_copy(update={"alertmanager_config": am})
     stages = [Component(name, ["worker", name], settings, tmp_path / "logs") for name in ("classify", "mute", "route")]
     try:

@@ -12,7 +12,7 @@ from pipeline.settings import RedisSettings
 from tests.conftest import isolated_dev_settings
 from tests.integration.classify.fake_model import FakeModel
 from tests.integration.classify.helpers import by_alertname, deduped_event, send_deduped, with_classification
-from tests.integration.helpers import settings_with_topology, wait_for_records
+from tests.integration.helpers import SPLIT_TOPOLOGY, settings_with_topology, wait_for_records
 
 RULES = """
 classification:
@@ -22,7 +22,7 @@ classification:
 
 
 def llm_settings(kafka_bootstrap, tmp_path, model: FakeModel, redis_url: str, **knobs):
-    base = settings_with_topology(kafka_bootstrap, "classify-llm")
+    base = settings_with_topology(kafka_bootstrap, "classify-llm", SPLIT_TOPOLOGY)
     settings = with_classification(
         base, tmp_path, RULES, llm_enabled=True, llm_base_url=model.base_url,
         # A fresh model name per test: the signature covers it, so tests sharing Redis never share answers.

@@ -15,7 +15,7 @@ from pipeline.fingerprint import alert_fingerprint
 from pipeline.runtime.producer import durable_config
 from pipeline.settings import settings_env
 from tests.integration.classify.helpers import metric_value, with_classification
-from tests.integration.helpers import settings_with_topology, wait_for_records
+from tests.integration.helpers import SPLIT_TOPOLOGY, settings_with_topology, wait_for_records
 
 RELABEL = """
 relabel:
@@ -34,7 +34,7 @@ def send_raw(settings, *alerts):
 
 def test_normalize_relabels_and_counts_dropped_alerts(kafka_bootstrap, tmp_path):
     port = free_port()
-    settings = with_classification(settings_with_topology(kafka_bootstrap, "relabel"), tmp_path, RELABEL,
+    settings = with_classification(settings_with_topology(kafka_bootstrap, "relabel", SPLIT_TOPOLOGY), tmp_path, RELABEL,
                                    web_port=port)
     with Component("normalize", ["worker", "normalize"], settings, tmp_path / "logs") as worker:
         send_raw(settings, {"labels": {"alertname": "Sandboxed", "env": "sandbox"}},
@@ -50,7 +50,7 @@ def test_normalize_relabels_and_counts_dropped_alerts(kafka_bootstrap, tmp_path)
 
 
 def test_a_bad_classification_file_stops_the_worker_with_the_key_path(kafka_bootstrap, tmp_path):
-    settings = with_classification(settings_with_topology(kafka_bootstrap, "relabel"), tmp_path,
+    settings = with_classification(settings_with_topology(kafka_bootstrap, "relabel", SPLIT_TOPOLOGY), tmp_path,
                                    "relabel: [{action: replace, source_labels: [a], regex: '(', target: b}]")
     for stage in ("normalize", "classify"):
         result = subprocess.run([sys.executable, "-m", "pipeline.cli", "worker", stage], capture_output=True,

@@ -11,9 +11,15 @@ from pipeline import wire
 from pipeline.devenv.components import Component
 from pipeline.models import RawAlert
 from pipeline.settings import WorkerSettings
-from tests.integration.helpers import wait_for_records
+from tests.integration.helpers import SPLIT_TOPOLOGY, wait_for_records
 
 MAX_RECORD_BYTES = 4096
+
+
+@pytest.fixture
+def settings(settings):
+    """normalize alone: the topology with every stage in a chain of its own."""
+    return settings.model_copy(update={"topics": settings.topics.model_copy(update={"topology_file": SPLIT_TOPOLOGY})})
 
 
 def direct(labels, **fields) -> bytes:

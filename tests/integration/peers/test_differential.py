@@ -17,7 +17,7 @@ from pipeline import wire
 from pipeline.runtime.producer import durable_config
 from tests.integration.helpers import settings_with_topology
 from tests.integration.peer_processes import running_alertmanager
-from tests.integration.pipeline_harness import CORE_STAGES, WebhookCollector, running_pipeline
+from tests.integration.pipeline_harness import WebhookCollector, running_pipeline
 from tests.integration.scenarios.acceptance import (
     TOLERANCE,
     WARMUP_PATH,
@@ -91,7 +91,7 @@ def test_pipeline_matches_alertmanager_side_by_side(kafka_bootstrap, tmp_path):
     try:
         with running_alertmanager(tmp_path / "am", am_config) as am, \
                 running_pipeline(settings, tmp_path / "pipeline", config_yaml(scenarios, collector.url + "/pipeline"),
-                                 stages=(*CORE_STAGES, "sink")) as pipeline:
+                                 sink=True) as pipeline:
             warmup = [{"labels": {"alertname": "Warmup", "scenario": "warmup"}}]
             pipeline.post_alerts(warmup)
             assert httpx.post(f"{am.url}/api/v2/alerts", json=warmup, timeout=10).status_code == 200

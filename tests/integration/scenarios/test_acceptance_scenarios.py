@@ -12,7 +12,7 @@ from confluent_kafka import Producer
 from pipeline import wire
 from pipeline.runtime.producer import durable_config
 from tests.integration.helpers import settings_with_topology
-from tests.integration.pipeline_harness import CORE_STAGES, WebhookCollector, running_pipeline
+from tests.integration.pipeline_harness import WebhookCollector, running_pipeline
 from tests.integration.scenarios.acceptance import WARMUP_PATH, all_scenarios, check, config_yaml, seen_from_webhook, silence_record
 
 LEAD_IN = 2.0  # seconds between starting the clock and its zero, so the first push is on time
@@ -67,7 +67,7 @@ def test_alertmanager_acceptance_scenarios(kafka_bootstrap, tmp_path):
     settings = settings_with_topology(kafka_bootstrap, "accept")
     try:
         with running_pipeline(settings, tmp_path, config_yaml(scenarios, collector.url),
-                              stages=(*CORE_STAGES, "sink")) as pipeline:
+                              sink=True) as pipeline:
             pipeline.post_alerts([{"labels": {"alertname": "Warmup", "scenario": "warmup"}}])
             deadline = time.time() + 60
             while not collector.at(WARMUP_PATH):

@@ -46,7 +46,7 @@ def target():
 
 def sink_settings(kafka_bootstrap, redis_url, tmp_path, receivers: dict[str, str], **sink) -> Settings:
     """Settings with a fresh prefix, a 1s-tier topology applied, and one webhook receiver per URL."""
-    document = yaml.safe_load((REPO_ROOT / "topologies" / "default.yaml").read_text())
+    document = yaml.safe_load((REPO_ROOT / "topologies" / "default.yaml").read_text())  # the sink: a chain of its own
     tiers = [spec for spec in document["topics"].values() if spec and "delay" in spec]
     for seconds, spec in enumerate(tiers, start=1):  # same order as the declared delays, 1s apart
         spec["delay"] = f"{seconds}s"

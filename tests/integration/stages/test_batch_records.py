@@ -10,7 +10,7 @@ from pipeline.runtime.partitioning import partition_of
 from pipeline.runtime.producer import durable_config
 from pipeline.settings import WorkerSettings
 from pipeline.wire.batch import BATCH_HEADERS, ITEM_INDEX_HEADER, is_batch, pack, unpack
-from tests.integration.helpers import settings_with_topology, wait_for_records
+from tests.integration.helpers import SPLIT_TOPOLOGY, settings_with_topology, wait_for_records
 from tests.integration.stages.test_dedup_stage import event
 
 
@@ -33,7 +33,7 @@ def raw_records(settings, topic: str) -> list:
 
 
 def test_batch_items_are_processed_apart_and_a_bad_one_dead_lettered_alone(kafka_bootstrap, tmp_path):
-    base = settings_with_topology(kafka_bootstrap, "batchrec")
+    base = settings_with_topology(kafka_bootstrap, "batchrec", SPLIT_TOPOLOGY)
     settings = base.model_copy(update={"worker": WorkerSettings(data_dir=tmp_path / "state")})
     # Items of one batch share a partition: pick alerts whose fingerprints land in the same one.
     candidates = [event(f"Batched{i}", ends_in=600) for i in range(60)]

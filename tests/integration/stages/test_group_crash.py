@@ -5,12 +5,14 @@ import os
 import signal
 import time
 
+import pytest
+
 from pipeline.settings import WorkerSettings
 from pipeline.topology import load_topology
 from pipeline.topology.model import changelog_topic_name
 from pipeline.runtime.reader import read_topic
 from tests.integration.helpers import settings_with_topology, wait_for_records
-from tests.integration.pipeline_harness import running_pipeline
+from tests.integration.pipeline_harness import TOPOLOGIES, running_pipeline
 
 GROUP_WAIT = 6
 GROUP_INTERVAL = 20
@@ -28,10 +30,11 @@ receivers:
 """
 
 
-def test_kill_9_between_group_wait_start_and_flush(kafka_bootstrap, tmp_path):
-    settings = settings_with_topology(kafka_bootstrap, "crash")
+@pytest.mark.parametrize("topology_file", TOPOLOGIES.values(), ids=TOPOLOGIES.keys())
+def test_kill_9_between_group_wait_start_and_flush(kafka_bootstrap, tmp_path, topology_file):
+    settings = settings_with_topology(kafka_bootstrap, "crash", topology_file)
     topology = load_topology(settings.topics.topology_file)
-    groups_changelog = changelog_topic_name(topology.stages["group"], "aggregation_groups")
+    groups_changelog = changelog_topic_name(topology.stages["group"], "group_headers")
     # Static membership: the restarted worker takes its partitions back without waiting out the
     # dead member's session.
     worker = WorkerSettings(data_dir=tmp_path / "state", instance_id="crash-test")

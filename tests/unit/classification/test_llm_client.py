@@ -5,7 +5,7 @@ import asyncio
 
 import httpx
 import orjson
-from pipeline.classification.inflight import KeyedInFlight
+from pipeline.runtime.inflight import KeyedInFlight
 from pipeline.classification.llm import LlmClassifier
 from pipeline.classification.llm_config import LlmPromptConfig
 from pipeline.settings import ClassificationSettings

@@ -1,6 +1,5 @@
-"""The classify stage's per-record work without Kafka: decode or reject, rules, the model, workflows."""
+"""The classify processor under the in-memory runtime: decode or dead-letter, rules, the model, workflows."""
 
-import asyncio
 from datetime import datetime, timezone
 
 import httpx
@@ -9,11 +8,11 @@ import orjson
 from pipeline import wire
 from pipeline.classification.config import parse_classification_file
 from pipeline.classification.llm import LlmClassifier
-from pipeline.dead_letters import Rejected
-from pipeline.models import Alert, AlertEvent, EnrichedAlert
-from pipeline.settings import ClassificationSettings
 from pipeline.enrichment.engine import Enricher
-from pipeline.stages.classify import AlertClassifier, Classified
+from pipeline.models import Alert, AlertEvent
+from pipeline.settings import ClassificationSettings
+from pipeline.stages.classify import AlertClassifier, ClassifyAsyncProcessor, ClassifyProcessor
+from tests.unit.stages.support import dead_letters, runtime
 
 NOW = datetime(2024, 5, 1, 12, tzinfo=timezone.utc)
 FILE = parse_classification_file("""
@@ -43,21 +42,33 @@ def classifier(severity="high"):
     return AlertClassifier(FILE, llm, Enricher(FILE.workflows))
 
 
-def process(c, value):
-    return asyncio.run(c.process(value))
+def process(c: AlertClassifier, value):
+    """The classified alert the processor emits for ``value`` (None when it emitted nothing)."""
+    processor = ClassifyProcessor(c) if c.synchronous else ClassifyAsyncProcessor(c)
+    rt = runtime(processor)
+    rt.send("alerts.deduped", b"key", value, NOW)
+    out = rt.records("alerts.classified")
+    rt.close()
+    return out[0] if out else None
 
 
-def test_unreadable_records_are_rejected_for_the_dead_letter_topic():
-    bad = process(classifier(), b"{")
-    assert isinstance(bad, Rejected) and bad.error_class == "WireError" and "JSON" in bad.reason
-    assert process(classifier(), None) == Rejected("EmptyRecord", "record has no value (tombstone)")
+def test_unreadable_records_are_dead_lettered_with_the_reason():
+    rt = runtime(ClassifyAsyncProcessor(classifier()))
+    rt.send("alerts.deduped", b"k1", b"{", NOW)
+    rt.send("alerts.deduped", b"k2", None, NOW)
+    bad, empty = dead_letters(rt)
+    assert bad["__connect.errors.exception.class.name"] == "WireError"
+    assert "JSON" in bad["__connect.errors.exception.message"]
+    assert (empty["__connect.errors.exception.class.name"], empty["__connect.errors.exception.message"]) == \
+        ("EmptyRecord", "record has no value (tombstone)")
+    assert [w.raw for w in rt.records("alerts.dlq")] == [b"{", None] and rt.records("alerts.classified") == []
+    rt.close()
 
 
 def test_rules_then_model_then_workflows_keeping_key_and_fingerprint():
     value = record(alertname="DiskFull", severity="info")
     out = process(classifier("high"), value)
-    assert isinstance(out, Classified)
-    enriched = wire.decode(EnrichedAlert, out.value)
+    enriched = out.value
     sent = wire.decode(AlertEvent, value)
     assert out.key == sent.alert.fingerprint.encode() and enriched.alert.fingerprint == sent.alert.fingerprint
     assert (enriched.classification.classified_by, enriched.classification.priority) == ("llm", "P1")
@@ -67,7 +78,7 @@ def test_rules_then_model_then_workflows_keeping_key_and_fingerprint():
 
 
 def test_a_rule_decision_is_not_sent_to_the_model():
-    out = wire.decode(EnrichedAlert, process(classifier("info"), record(alertname="PostgresDown")).value)
+    out = process(classifier("info"), record(alertname="PostgresDown")).value
     assert (out.classification.classified_by, out.classification.priority) == ("rules", "P0")
     assert out.classification.team == "database"
 
@@ -79,11 +90,11 @@ def test_the_shipped_example_file_adds_runbook_dashboard_and_trace_links():
     shipped = load_classification_file(REPO_ROOT / "deploy" / "local" / "classification.yaml")
     c = AlertClassifier(shipped, None, Enricher(shipped.workflows))
     out = process(c, record(alertname="PostgresDown", trace_id="4bf92f3577b34da6a3ce929d0e0e4736"))
-    enriched = wire.decode(EnrichedAlert, out.value)
+    enriched = out.value
     assert [link.url for link in enriched.links] == [
         "https://runbooks.example.com/alerts/postgresdown",
         "https://grafana.example.com/d/alerts?var-alertname=PostgresDown&var-namespace=all",
         "https://jaeger.example.com/trace/4bf92f3577b34da6a3ce929d0e0e4736"]
     assert enriched.enrichment_errors == []
-    quiet = wire.decode(EnrichedAlert, process(c, record(alertname="Watchdog")).value)
+    quiet = process(c, record(alertname="Watchdog")).value
     assert quiet.links == []  # P4: no workflow

@@ -1,5 +1,5 @@
-"""Bounded concurrent work with per-key order: how the classify stage keeps a slow model answer from
-holding back other alerts.
+"""Bounded concurrent work with per-key order: how an async stage (classify with a model, the sink)
+keeps a slow answer from holding back other records.
 
 Up to ``limit`` jobs run at once. Each job's result is delivered as soon as it is ready, except that
 the results of one key (an alert's fingerprint) are delivered in the order the jobs were submitted:
@@ -45,7 +45,7 @@ class KeyedInFlight:
         except Exception:
             # Work and delivery handle their own failures; reaching here is a bug. The record stays
             # unacknowledged, so it is processed again after a restart rather than lost.
-            log.exception("classify job for %r failed", key)
+            log.exception("in-flight job for %r failed", key)
         finally:
             self._slots.release()
             if self._tails.get(key) is asyncio.current_task():
