@@ -31,7 +31,8 @@ from pipeline.enrichment.workflows import (
     ScriptAction,
     Workflow,
 )
-from pipeline.models import EnrichedAlert, Link
+from pipeline import wire
+from pipeline.models import EnrichedAlert, Link, replace
 
 log = logging.getLogger(__name__)
 
@@ -113,9 +114,8 @@ class Enricher:
                 except Exception as exc:  # noqa: BLE001 - one action's bug must not stop the alert
                     log.exception("enrichment action %s failed unexpectedly", where)
                     result.errors.append(f"{where}: unexpected {type(exc).__name__}: {exc}")
-        new_alert = alert.alert.model_copy(update={"annotations": result.annotations})
-        return alert.model_copy(update={"alert": new_alert, "links": result.links,
-                                        "enrichment_errors": result.errors})
+        new_alert = replace(alert.alert, annotations=result.annotations)
+        return replace(alert, alert=new_alert, links=result.links, enrichment_errors=result.errors)
 
     async def _run(self, action, alert: EnrichedAlert, result: Enrichment) -> None:
         context = template_context(alert, result.annotations)
@@ -210,7 +210,7 @@ async def _run_script(action: ScriptAction, alert: EnrichedAlert) -> dict[str, A
 
 def wire_json(alert: EnrichedAlert) -> bytes:
     """What a script reads on stdin: the alert as on the wire (JSON, snake_case)."""
-    return alert.model_dump_json().encode()
+    return wire.encode(alert)
 
 
 def _script_answer(stdout: bytes, name: str) -> dict[str, Any]:

@@ -62,6 +62,7 @@ from pipeline.dedup.codec import (
     duration_to_state,
 )
 from pipeline.models import Alert
+from pipeline.models import replace as replace_record
 
 __all__ = [
     "AggregationGroup",
@@ -375,7 +376,7 @@ class AggregationGroup:
                 alerts.append(alert)
             else:
                 # Ensure that alerts don't resolve as time moves forwards.
-                alerts.append(alert.model_copy(update={"ends_at": None, "status": "firing"}))
+                alerts.append(replace_record(alert, ends_at=None, status="firing"))
         return FlushSnapshot(
             group_key=self.group_key,
             route_key=self.route_key,

@@ -25,7 +25,7 @@ from pipeline.classification.metrics import CLASSIFIED, ENRICHMENT_ERRORS, LLM_O
 from pipeline.classification.rules import RuleResult, classify_by_rules
 from pipeline.dead_letters import Rejected
 from pipeline.enrichment.engine import Enricher
-from pipeline.models import AlertEvent, EnrichedAlert
+from pipeline.models import AlertEvent, EnrichedAlert, replace
 from pipeline.settings import Settings
 from pipeline.runtime.output import AckAfter
 
@@ -49,7 +49,7 @@ def decode_deduped(value: bytes | None) -> AlertEvent | Rejected:
 
 def rule_classified(event: AlertEvent, result: RuleResult) -> EnrichedAlert:
     """The alert with its rule-based classification, labels written in. Pure."""
-    alert = event.alert.model_copy(update={"labels": result.labels})
+    alert = replace(event.alert, labels=result.labels)
     return EnrichedAlert(alert=alert, source=event.source, source_format=event.source_format,
                          received_at=event.received_at, change=event.change,
                          classification=result.classification)
@@ -103,8 +103,8 @@ class AlertClassifier:
             LLM_OUTCOMES.labels(outcome.source or "failed").inc()
             classification, labels, annotations = with_llm_outcome(
                 result, event.alert.annotations, outcome, config.llm, config.classification)
-            alert = enriched.alert.model_copy(update={"labels": labels, "annotations": annotations})
-            enriched = enriched.model_copy(update={"alert": alert, "classification": classification})
+            alert = replace(enriched.alert, labels=labels, annotations=annotations)
+            enriched = replace(enriched, alert=alert, classification=classification)
         if self.enricher is not None:
             errors_before = len(enriched.enrichment_errors)
             enriched = await self.enricher.enrich(enriched)

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 from pipeline import wire
 from pipeline.dead_letters import Rejected
 from pipeline.dedup import apply, collectable, expire, expiry_due
-from pipeline.models import Alert, AlertEvent
+from pipeline.models import Alert, AlertEvent, replace
 from pipeline.settings import Settings
 
 EXPIRY_SCAN_SECONDS = 0.5  # must be well under the shortest group_interval: resolution reaches groups as an event
@@ -35,7 +35,7 @@ def dedup_record(value: bytes | None, stored: bytes | None, now: datetime) -> De
     except wire.WireError as exc:
         return Rejected("WireError", str(exc))
     applied = apply(existing.alert if existing else None, incoming.alert, now)
-    merged = incoming.model_copy(update={"alert": applied.state, "change": applied.change or incoming.change})
+    merged = replace(incoming, alert=applied.state, change=applied.change or incoming.change)
     encoded = wire.encode(merged)
     # A record redelivered after a rebalance (at-least-once) leaves the state as it was: forward
     # nothing. A sender's genuine re-send carries a new updated_at, so it still counts.
@@ -64,7 +64,7 @@ def overdue_record(stored: bytes, now: datetime) -> bytes | None:
     update, COLLECT when it has been resolved long enough to forget, else None. Pure."""
     event = wire.decode(AlertEvent, stored)
     if expiry_due(event.alert, now):
-        return wire.encode(event.model_copy(update={"alert": expire(event.alert, now), "change": "expired"}))
+        return wire.encode(replace(event, alert=expire(event.alert, now), change="expired"))
     if collectable(event.alert, now - RESOLVED_RETENTION):
         return COLLECT
     return None

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 
 from pipeline import wire
 from pipeline.dead_letters import Rejected
-from pipeline.models import EnrichedAlert
+from pipeline.models import EnrichedAlert, replace
 from pipeline.muting.view import MutingView
 from pipeline.settings import Settings
 
@@ -26,12 +26,12 @@ def mute_record(value: bytes | None, view: MutingView, now: datetime) -> tuple[b
     alert = event.alert
     if alert.is_resolved_at(now):
         # Alertmanager's marker forgets resolved alerts: they are neither silenced nor inhibited.
-        annotated = event.model_copy(update={"silenced_by": [], "inhibited_by": [], "state": "unprocessed"})
+        annotated = replace(event, silenced_by=[], inhibited_by=[], state="unprocessed")
     else:
         muting = view.muting(alert.labels, now)
-        annotated = event.model_copy(update={
-            "silenced_by": muting.silenced_by, "inhibited_by": muting.inhibited_by,
-            "state": "suppressed" if muting.muted else "active"})
+        annotated = replace(
+            event, silenced_by=muting.silenced_by, inhibited_by=muting.inhibited_by,
+            state="suppressed" if muting.muted else "active")
     return alert.fingerprint.encode(), wire.encode(annotated)
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from pipeline import wire
 from pipeline.dead_letters import Rejected
-from pipeline.models import EnrichedAlert, RouteMatch
+from pipeline.models import EnrichedAlert, RouteMatch, replace
 from pipeline.routing import Route
 from pipeline.settings import Settings
 
@@ -39,11 +39,11 @@ def route_record(value: bytes | None, tree: Route) -> Routed | Rejected:
     except wire.WireError as exc:
         return Rejected("WireError", str(exc))
     matches = route_matches(tree, event.alert.labels)
-    enriched = wire.encode(event.model_copy(update={"routes": matches}))
+    enriched = wire.encode(replace(event, routes=matches))
     if len(matches) == 1:  # the common case: the routed record is the enriched one, encoded once
         return Routed(event.alert.fingerprint.encode(), enriched, [(matches[0].group_key.encode(), enriched)])
     routed = [
-        (match.group_key.encode(), wire.encode(event.model_copy(update={"routes": [match]})))
+        (match.group_key.encode(), wire.encode(replace(event, routes=[match])))
         for match in matches
     ]
     return Routed(event.alert.fingerprint.encode(), enriched, routed)

@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 from pipeline import wire
 from pipeline.amconfig import parse_config
 from pipeline.dead_letters import Rejected
-from pipeline.models import Alert, AlertEvent, EnrichedAlert, Matcher, Silence
+from pipeline.models import Alert, AlertEvent, EnrichedAlert, Matcher, Silence, to_builtins
 from pipeline.muting.view import MutingView
 from pipeline.runtime.app import partition_of
 from pipeline.stages.group import routed_alert
@@ -60,7 +60,7 @@ def test_route_record_dead_letters_garbage():
 
 def test_mute_record_reports_silences_and_inhibition():
     view = MutingView.from_config(CONFIG)
-    source = enriched({"alertname": "Down", "service": "db", "severity": "critical"}).model_dump(mode="json")
+    source = to_builtins(enriched({"alertname": "Down", "service": "db", "severity": "critical"}))
     view.apply("alerts.state", source["alert"]["fingerprint"].encode(), wire.encode(
         enriched({"alertname": "Down", "service": "db", "severity": "critical"})))
     silence = Silence(id="s1", matchers=[Matcher(name="alertname", value="Noisy")], starts_at=NOW - timedelta(hours=1),
