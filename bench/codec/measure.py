@@ -186,6 +186,8 @@ def measure_tree(models, wire, iterations: int, repeat: int, alerts: int) -> dic
             "json_bytes": len(data),
             "avro_bytes": len(avro_data),
             "json_gzip_batch_bytes": len(zlib.compress(b"".join(encode(make(i)) for i in range(100)), 6)) / 100,
+            "avro_gzip_batch_bytes": len(zlib.compress(b"".join(wire.encode_avro(make(i)) for i in range(100)),
+                                                       6)) / 100,
         }
     held_alerts = [wire.encode(records.alert(i)) for i in range(alerts)]
     held_enriched = [wire.encode(records.enriched(i)) for i in range(alerts)]
