@@ -100,10 +100,8 @@ def report(baseline: str, before: dict, after: dict, variants: dict, load_before
         "| JSON encode µs before | after | JSON decode µs before | after |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for name, after_row in a.items():
-        if name == "held":
-            continue
-        row = b[name]
+    records = [(name, b[name], after_row) for name, after_row in a.items() if name != "held"]
+    for name, row, after_row in records:
         lines.append(
             f"| {name} | {row['hop_us']:.1f} | {after_row['hop_us']:.1f} | "
             f"{row['hop_us'] / after_row['hop_us']:.1f}× | {row['replace_us']:.2f} | {after_row['replace_us']:.2f} | "
@@ -125,10 +123,7 @@ def report(baseline: str, before: dict, after: dict, variants: dict, load_before
         "| Avro encode µs before | after | Avro decode µs before | after |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for name, after_row in a.items():
-        if name == "held":
-            continue
-        row = b[name]
+    for name, row, after_row in records:
         lines.append(
             f"| {name} | {row['json_bytes']} | {after_row['json_bytes']} | "
             f"{after_row['json_gzip_batch_bytes']:.0f} | {after_row['avro_bytes']} | "
