@@ -1,16 +1,23 @@
 """In-process representation of the records on the wire.
 
-One pydantic model per record of the Avro contract in ``schemas/``; field
-names, optionality and defaults mirror the schemas exactly
-(tests/unit/test_models.py checks that).  On the wire the models are JSON
+One msgspec Struct per record of the Avro contract in ``schemas/``; field
+names, order, optionality and defaults mirror the schemas exactly
+(tests/unit/test_models.py checks that).  On the wire the records are JSON
 (``pipeline.wire.encode``/``decode``); ``to_avro()``/``from_avro()`` serve the
 Avro path.  Fields the schema keeps as open strings (status, state,
 priority...) are Literals here: the wire stays evolvable, the code gets
 checked values.
 
-Models built in code are strict: an unknown field is an error (a typo).
-``pipeline.wire.decode`` validates with ``extra="ignore"`` instead, so a newer
-writer's added fields do not break an older reader.
+Validation happens where values come in, not where code builds records:
+``pipeline.wire.decode`` and ``from_builtins`` check every type and
+constraint of the contract (fingerprint format, integer ranges, finite
+floats, Literals, timestamps with an offset) and ignore unknown fields, so a
+newer writer's added fields do not break an older reader.  A constructor
+call in code checks only the field names: an unknown one (a typo) or a
+missing required one is a TypeError; the values are trusted, as the static
+types describe them.  The edges (the bridge, the normalize stage) build
+records from validated input and convert timestamps to UTC; every later hop
+carries what our writers wrote.
 
 Plain data only: no Kafka, no I/O.
 """
@@ -19,56 +26,28 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from datetime import datetime, timezone
-from typing import Annotated, Any, ClassVar, Literal, Self
+from datetime import datetime
+from typing import Annotated, Any, ClassVar, Literal, Self, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, GetPydanticSchema
-from pydantic_core import core_schema
+import msgspec
 
 from pipeline.fingerprint import alert_fingerprint
 
-
-def _as_utc(value: datetime) -> datetime:
-    try:
-        return value.astimezone(timezone.utc)
-    except OverflowError:  # e.g. 9999-12-31T23:59:59-01:00
-        raise ValueError("datetime is out of range in UTC") from None
-
-
-def _rfc3339(value: datetime) -> datetime | str:
-    # pydantic writes a UTC datetime as 2024-05-01T12:00:00.123456Z but drops
-    # a zero fraction; the wire always carries six digits.  Only that rare
-    # case pays for formatting in Python.
-    if value.microsecond:
-        return value
-    return value.astimezone(timezone.utc).replace(tzinfo=None).isoformat() + ".000000Z"
-
-
-def _utc_datetime_schema(_source: Any, _handler: Any) -> core_schema.CoreSchema:
-    return core_schema.union_schema(
-        [
-            # Already UTC (every JSON and Avro record we write): no Python call.
-            core_schema.datetime_schema(tz_constraint=0),
-            core_schema.no_info_after_validator_function(
-                _as_utc, core_schema.datetime_schema(tz_constraint="aware")
-            ),
-        ],
-        mode="left_to_right",
-        custom_error_type="utc_datetime",
-        custom_error_message="Input should be a datetime with a UTC offset, representable in "
-        "UTC (RFC 3339, e.g. 2024-05-01T12:00:00.123456Z)",
-        serialization=core_schema.plain_serializer_function_ser_schema(
-            _rfc3339, when_used="json", info_arg=False
-        ),
-    )
-
-
-# A timezone-aware datetime, converted to UTC.  Naive datetimes are rejected
-# rather than guessed at: a wrong zone would silently shift every timeout and
-# silence window.  JSON: RFC 3339 in UTC with microseconds,
-# "2024-05-01T12:00:00.123456Z".
-UtcDatetime = Annotated[datetime, GetPydanticSchema(_utc_datetime_schema)]
+# A timezone-aware datetime.  Naive ones are rejected on decode rather than
+# guessed at: a wrong zone would silently shift every timeout and silence
+# window.  Our writers write UTC (JSON: RFC 3339, "2024-05-01T12:00:00.123456Z",
+# the fraction left out when it is zero; see docs/wire-format.md); an offset
+# written by someone else is kept as read, and the edges convert to UTC.
+Timestamp = Annotated[datetime, msgspec.Meta(tz=True)]
 Labels = dict[str, str]
+Fingerprint = Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{16}$", min_length=16, max_length=16)]
+# JSON has no NaN or Infinity (msgspec would write null), so the contract's doubles are finite:
+# the bounds reject both infinities and NaN (which fails every comparison).
+_FLOAT_MAX = 1.7976931348623157e308
+FiniteFloat = Annotated[float, msgspec.Meta(ge=-_FLOAT_MAX, le=_FLOAT_MAX)]
+# Avro int and long.
+Int32Count = Annotated[int, msgspec.Meta(ge=0, le=2**31 - 1)]
+Int64Count = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
 
 AlertStatus = Literal["firing", "resolved"]
 Change = Literal["new", "updated", "resolved", "expired"]
@@ -85,13 +64,18 @@ KNOWN_SOURCE_FORMATS = (
 )
 
 
-class _Data(BaseModel):
-    # Unknown keys are bugs (typos, a schema field missing from the model).
-    model_config = ConfigDict(extra="forbid")
+# frozen: a record is a value.  Stages chained in one process hand the same object on, and the
+# state tables keep it: nobody may change it in place (replace() makes the changed copy).
+# gc=False: a record never takes part in a reference cycle (it holds strings, numbers, datetimes,
+# dicts, lists and other records), so the garbage collector need not track it; that saves memory
+# per record and the collector's time over a million of them (bench/codec/RESULTS.md).
+# kw_only: required fields follow fields with defaults, in the schema's order.
+class _Data(msgspec.Struct, kw_only=True, frozen=True, gc=False):
+    pass
 
 
-class WireRecord(_Data):
-    """A model that is a top-level record on the wire (see pipeline.wire).
+class WireRecord(_Data, kw_only=True):
+    """A record that is a top-level record on the wire (see pipeline.wire).
 
     ``avro_record`` is the name of its record in the Avro contract
     (``schemas/<avro_record>.avsc``).
@@ -101,16 +85,15 @@ class WireRecord(_Data):
 
     def to_avro(self) -> dict[str, Any]:
         """The value as the Avro writer expects it (datetimes stay datetimes)."""
-        # No serializer warnings: the Avro writer reports wrongly typed values.
-        return self.model_dump(warnings=False)
+        return msgspec.to_builtins(self, builtin_types=(datetime,))
 
     @classmethod
     def from_avro(cls, value: Mapping[str, Any]) -> Self:
-        """Build the model from a value read by the Avro reader."""
-        return cls.model_validate(value)
+        """The record of a value read by the Avro reader, validated (WireError otherwise)."""
+        return from_builtins(cls, value, encoding="Avro")
 
 
-class Alert(WireRecord):
+class Alert(WireRecord, kw_only=True):
     """A normalized alert (Alertmanager types.Alert).
 
     ``fingerprint`` is required, as in the schema; ``Alert.with_fingerprint``
@@ -119,56 +102,57 @@ class Alert(WireRecord):
 
     avro_record: ClassVar[str] = "Alert"
 
-    fingerprint: str = Field(pattern=r"^[0-9a-f]{16}$")
+    fingerprint: Fingerprint
     labels: Labels
     annotations: Labels = {}
-    starts_at: UtcDatetime
-    ends_at: UtcDatetime | None = None
+    starts_at: Timestamp
+    ends_at: Timestamp | None = None
     generator_url: str = ""
     status: AlertStatus
-    updated_at: UtcDatetime
+    updated_at: Timestamp
     timeout: bool = False
 
     @classmethod
     def with_fingerprint(cls, **fields: Any) -> Self:
-        """An Alert of ``fields`` whose fingerprint, when missing or None, is
-        computed from the labels (Alertmanager's fingerprint).
-
-        Not a validator: records on the wire carry the fingerprint (the schema
-        requires it), and a Python validator would slow every decode by a third.
+        """An Alert of ``fields``, validated as a decoded record is (WireError naming the bad
+        fields), whose fingerprint, when missing or None, is computed from the labels
+        (Alertmanager's fingerprint).  For alerts built from loose values (examples, tools,
+        tests); an unknown field name is a TypeError as in the constructor.
         """
-        # Only when the labels are well-formed; otherwise let field validation
-        # report the labels (and the missing fingerprint) properly.
+        unknown = fields.keys() - set(cls.__struct_fields__)
+        if unknown:
+            raise TypeError(f"Unexpected keyword argument {sorted(unknown)[0]!r}")
+        # Only when the labels are well-formed; otherwise let validation report the labels.
         labels = fields.get("labels")
         if fields.get("fingerprint") is None and isinstance(labels, Mapping):
             if all(isinstance(k, str) and isinstance(v, str) for k, v in labels.items()):
                 fields["fingerprint"] = alert_fingerprint(labels)
-        return cls(**fields)
+        return from_builtins(cls, fields)
 
     def is_resolved_at(self, now: datetime) -> bool:
         """Alertmanager's Alert.ResolvedAt: ends_at is set and not after ``now``."""
         return self.ends_at is not None and self.ends_at <= now
 
 
-class RawAlert(WireRecord):
+class RawAlert(WireRecord, kw_only=True):
     """An alert as received on alerts.raw: unvalidated, normalize fills the gaps."""
 
     avro_record: ClassVar[str] = "RawAlert"
 
     labels: Labels
     annotations: Labels = {}
-    starts_at: UtcDatetime | None = None
-    ends_at: UtcDatetime | None = None
+    starts_at: Timestamp | None = None
+    ends_at: Timestamp | None = None
     generator_url: str | None = None
     # Kept as any string: rejecting bad input is the normalize stage's job.
     status: str | None = None
     fingerprint: str | None = None
     source: str
     source_format: str
-    received_at: UtcDatetime
+    received_at: Timestamp
 
 
-class AlertEvent(WireRecord):
+class AlertEvent(WireRecord, kw_only=True):
     """Value of alerts.normalized and alerts.deduped."""
 
     avro_record: ClassVar[str] = "AlertEvent"
@@ -176,28 +160,27 @@ class AlertEvent(WireRecord):
     alert: Alert
     source: str
     source_format: str
-    received_at: UtcDatetime
+    received_at: Timestamp
     change: Change | None = None
 
 
-class Classification(_Data):
+class Classification(_Data, kw_only=True):
     priority: Priority
     category: str = ""
     team: str = ""
     tags: list[str] = []
     auto_incident: bool = False
     classified_by: ClassifiedBy
-    # JSON has no NaN/Infinity (pydantic would write null), so neither may a model.
-    confidence: float | None = Field(default=None, allow_inf_nan=False)
+    confidence: FiniteFloat | None = None
     reason: str | None = None
 
 
-class Link(_Data):
+class Link(_Data, kw_only=True):
     title: str
     url: str
 
 
-class RouteMatch(_Data):
+class RouteMatch(_Data, kw_only=True):
     """A routing-tree node that matched the alert, and the group it lands in."""
 
     receiver: str
@@ -206,7 +189,7 @@ class RouteMatch(_Data):
     group_labels: Labels = {}
 
 
-class EnrichedAlert(AlertEvent):
+class EnrichedAlert(AlertEvent, kw_only=True):
     """Value of alerts.classified, alerts.muted, alerts.routed and alerts.enriched.
 
     Extends AlertEvent: each later stage fills in its own fields.
@@ -233,7 +216,7 @@ def notification_id(group_key: str, receiver: str, flush_seq: int) -> str:
     return hashlib.sha256(material).hexdigest()[:32]
 
 
-class Notification(WireRecord):
+class Notification(WireRecord, kw_only=True):
     """Value of notifications, notifications.retry.* and notifications.dlq."""
 
     avro_record: ClassVar[str] = "Notification"
@@ -246,17 +229,17 @@ class Notification(WireRecord):
     common_labels: Labels = {}
     common_annotations: Labels = {}
     external_url: str = ""
-    truncated_alerts: int = Field(default=0, ge=0, lt=2**31)
+    truncated_alerts: Int32Count = 0
     alerts: list[Alert]
-    flush_seq: int = Field(ge=0, lt=2**63)
-    created_at: UtcDatetime
+    flush_seq: Int64Count
+    created_at: Timestamp
     route_key: str = ""
     # "<integration>/<index>" (slack/0, webhook/1): the one notifier of the receiver this is for;
     # each has its own notification log entry and send_resolved, so each gets its own record.
     integration: str = ""
 
 
-class Matcher(_Data):
+class Matcher(_Data, kw_only=True):
     """Alertmanager API v2 matcher."""
 
     name: str
@@ -265,16 +248,16 @@ class Matcher(_Data):
     is_equal: bool = True
 
 
-class Silence(WireRecord):
+class Silence(WireRecord, kw_only=True):
     """Value of the compacted silences topic."""
 
     avro_record: ClassVar[str] = "Silence"
 
     id: str
     matchers: list[Matcher]
-    starts_at: UtcDatetime
-    ends_at: UtcDatetime
-    updated_at: UtcDatetime
+    starts_at: Timestamp
+    ends_at: Timestamp
+    updated_at: Timestamp
     created_by: str
     comment: str
 
@@ -285,24 +268,39 @@ RECORD_MODELS: dict[str, type[WireRecord]] = {
 }
 
 
-# -- The stable way to work with records, whatever the model library underneath ----------------------
-# Internal records are moving from pydantic models to compiled msgspec Structs (the lean data path);
-# code outside pipeline.models and pipeline.wire uses these instead of library methods
-# (model_copy, model_dump, model_validate), so it keeps working across that change.
+# -- The stable way to work with records, whatever the library underneath -----------------------------
+# Code outside pipeline.models and pipeline.wire uses these (and pipeline.wire.encode/decode) instead of
+# library functions, so that the record library stays a detail of these two modules.
 
-R = Any
+R = TypeVar("R", bound=_Data)
 
 
 def replace(record: R, **changes: Any) -> R:
-    """A copy of ``record`` with ``changes`` (no validation: the values must already be right)."""
-    return record.model_copy(update=changes)
+    """A copy of ``record`` with ``changes``.  Not validated, like a constructor call: the values
+    must already be right.  An unknown field name is a TypeError."""
+    return msgspec.structs.replace(record, **changes)
 
 
-def to_builtins(record: R) -> dict[str, Any]:
+def to_builtins(record: _Data) -> dict[str, Any]:
     """The record as JSON-ready builtins (datetimes as RFC 3339 strings), as on the wire."""
-    return record.model_dump(mode="json")
+    return msgspec.to_builtins(record)
 
 
-def from_builtins(record_type: type[R], value: Mapping[str, Any]) -> R:
-    """A record from builtins (as ``to_builtins`` returns, or decoded JSON), validated."""
-    return record_type.model_validate(value)
+def field_names(record_type: type[_Data]) -> tuple[str, ...]:
+    """The record's field names, in the schema's order."""
+    return record_type.__struct_fields__
+
+
+def from_builtins(record_type: type[R], value: Mapping[str, Any], *, encoding: str | None = None) -> R:
+    """A record from builtins (as ``to_builtins`` returns, decoded JSON, or datetimes as datetime
+    objects), validated as ``pipeline.wire.decode`` validates JSON: unknown fields are ignored,
+    wrong types and broken constraints are a WireError naming each bad field (``encoding``, when
+    given, says where the value came from in that message: "JSON", "Avro")."""
+    try:
+        return msgspec.convert(value, record_type, strict=True)
+    except msgspec.ValidationError as exc:
+        # Imported here: pipeline.wire imports this module.
+        from pipeline.wire.errors import WireError
+        from pipeline.wire.problems import describe
+
+        raise WireError(describe(record_type, encoding, exc, value)) from None

@@ -157,7 +157,7 @@ INCLUSIVE = [
     ("      check_limits", ["pipeline/ingest/validation.py:check_limits"]),
     ("      validate_alert", ["pipeline/ingest/validation.py:validate_alert"]),
     ("      alert_fingerprint (C FNV-1a via cffi)", ["pipeline/fingerprint.py:alert_fingerprint"]),
-    ("    raw_alert_json (orjson)", ["pipeline/ingest/records.py:raw_alert_json"]),
+    ("    raw_alert_json (RawAlert + wire.encode)", ["pipeline/ingest/records.py:raw_alert_json"]),
     ("  Bridge._write", ["pipeline/bridge/app.py:_write"]),
     ("    DurableProducer._send (produce, one future per request)", ["pipeline/runtime/producer.py:_send"]),
     ("  metrics (prometheus_client)", ["prometheus_client/metrics.py:inc", "prometheus_client/metrics.py:observe",
@@ -258,7 +258,7 @@ def micro_timings(bodies: Bodies, number: int = 20) -> list[tuple[str, float]]:
     from pipeline.ingest.formats import FORMATS
     from pipeline.ingest.formats.alertmanager_alert import read_fields
     from pipeline.ingest.normalize import normalize_fields
-    from pipeline.ingest.records import raw_alert_json, wire_time
+    from pipeline.ingest.records import raw_alert_json
     from pipeline.ingest.validation import check_limits, validate_alert
 
     body = bodies.body(0)
@@ -290,7 +290,7 @@ def micro_timings(bodies: Bodies, number: int = 20) -> list[tuple[str, float]]:
                                                 for a, f in zip(normalized, fields)])),
         ("    alert_fingerprint", per_alert(lambda: [alert_fingerprint(a.labels) for a in normalized])),
         ("  raw_alert_json + key", per_alert(lambda: [(raw_alert_json(a, f[1], None, "prometheus", "alertmanager-v2",
-                                                                      wire_time(now)), a.fingerprint.encode())
+                                                                      now), a.fingerprint.encode())
                                                       for a, f in zip(normalized, fields)])),
         ("before: model path (parse → RawAlert, normalize, fill_gaps → wire.encode)", per_alert(model_path)),
     ]

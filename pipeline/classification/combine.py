@@ -12,7 +12,7 @@ from __future__ import annotations
 from pipeline.classification.llm import LlmOutcome
 from pipeline.classification.llm_config import LlmPromptConfig
 from pipeline.classification.rules import ClassificationConfig, RuleResult, write_labels
-from pipeline.models import Classification, Labels
+from pipeline.models import Classification, Labels, replace
 
 REASONING_LIMIT = 500
 
@@ -28,11 +28,11 @@ def with_llm_outcome(rule_result: RuleResult, annotations: Labels, outcome: LlmO
     answer = outcome.answer
     if answer is None:
         reason = f"{rules.reason}; llm not used: {outcome.problem}"
-        return rules.model_copy(update={"reason": reason}), rule_result.labels, annotations
+        return replace(rules, reason=reason), rule_result.labels, annotations
     if answer.confidence < prompt.min_confidence:
         reason = (f"{rules.reason}; llm answer ignored: confidence {answer.confidence:g} "
                   f"below {prompt.min_confidence:g}")
-        return rules.model_copy(update={"reason": reason}), rule_result.labels, annotations
+        return replace(rules, reason=reason), rule_result.labels, annotations
 
     priority = prompt.answer_priorities[answer.severity]
     auto_incident = rules.auto_incident if rule_result.auto_incident_by_rule else (

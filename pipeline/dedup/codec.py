@@ -7,7 +7,7 @@ state makes the same decisions as the original, to the microsecond.
 
 - datetimes: RFC 3339 in UTC with microseconds (``2024-05-01T12:00:00.000100+00:00``);
 - durations: integer microseconds (never floats, which could round);
-- alerts: the wire model's JSON form (``Alert.model_dump(mode="json")``).
+- alerts: the wire record's JSON form (``pipeline.models.to_builtins``).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from pipeline.models import Alert
+from pipeline.models import Alert, from_builtins, to_builtins
 
 __all__ = [
     "alert_from_state",
@@ -54,8 +54,8 @@ def duration_from_state(value: int) -> timedelta:
 
 
 def alert_to_state(alert: Alert) -> dict[str, Any]:
-    return alert.model_dump(mode="json")
+    return to_builtins(alert)
 
 
 def alert_from_state(value: dict[str, Any]) -> Alert:
-    return Alert.model_validate(value)
+    return from_builtins(Alert, value)

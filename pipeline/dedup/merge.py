@@ -47,7 +47,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from pipeline.dedup.codec import check_aware
-from pipeline.models import Alert, AlertStatus
+from pipeline.models import Alert, AlertStatus, replace
 
 __all__ = ["merge", "merge_or_replace", "overlaps", "resolved_at", "status_at"]
 
@@ -107,8 +107,8 @@ def merge(existing: Alert, incoming: Alert, now: datetime) -> Alert:
             ends_at = a.ends_at
     elif _end_after(a.ends_at, o.ends_at) and not a.timeout:
         ends_at = a.ends_at
-    merged = o.model_copy(update={"starts_at": starts_at, "ends_at": ends_at})
-    return merged.model_copy(update={"status": status_at(merged, now)})
+    merged = replace(o, starts_at=starts_at, ends_at=ends_at)
+    return replace(merged, status=status_at(merged, now))
 
 
 def merge_or_replace(existing: Alert | None, incoming: Alert, now: datetime) -> Alert:
@@ -116,4 +116,4 @@ def merge_or_replace(existing: Alert | None, incoming: Alert, now: datetime) -> 
     check_aware(now)
     if existing is not None and overlaps(existing, incoming):
         return merge(existing, incoming, now)
-    return incoming.model_copy(update={"status": status_at(incoming, now)})
+    return replace(incoming, status=status_at(incoming, now))

@@ -66,7 +66,7 @@ from typing import Any, NamedTuple
 from pipeline.dedup.codec import alert_from_state, alert_to_state, check_aware
 from pipeline.dedup.merge import merge_or_replace
 from pipeline.fingerprint import alert_fingerprint
-from pipeline.models import Alert, Change
+from pipeline.models import Alert, Change, replace
 
 __all__ = [
     "AlertStore",
@@ -121,9 +121,7 @@ def apply(existing: Alert | None, incoming: Alert, now: datetime) -> Applied:
     check_aware(now)
     if existing is not None and existing.status == "firing" and existing.fingerprint != incoming.fingerprint:
         # Same dedup key, other labels: the running occurrence keeps its identity.
-        incoming = incoming.model_copy(
-            update={"labels": existing.labels, "fingerprint": existing.fingerprint}
-        )
+        incoming = replace(incoming, labels=existing.labels, fingerprint=existing.fingerprint)
     state = merge_or_replace(existing, incoming, now)
     change: Change | None
     if state.status == "resolved":
@@ -156,7 +154,7 @@ def expire(state: Alert, now: datetime) -> Alert:
     """
     if not expiry_due(state, now):
         raise ValueError(f"alert {state.fingerprint} is not due to expire at {now.isoformat()}")
-    return state.model_copy(update={"status": "resolved"})
+    return replace(state, status="resolved")
 
 
 def collectable(state: Alert, now: datetime) -> bool:

@@ -31,6 +31,7 @@ from pipeline.enrichment.workflows import (
     ScriptAction,
     Workflow,
 )
+from pipeline import wire
 from pipeline.models import EnrichedAlert, Link, replace
 
 log = logging.getLogger(__name__)
@@ -252,7 +253,7 @@ async def _run_script(action: ScriptAction, alert: EnrichedAlert) -> dict[str, A
 
 def wire_json(alert: EnrichedAlert) -> bytes:
     """What a script reads on stdin: the alert as on the wire (JSON, snake_case)."""
-    return alert.model_dump_json().encode()
+    return wire.encode(alert)
 
 
 def _script_answer(stdout: bytes, name: str) -> dict[str, Any]:

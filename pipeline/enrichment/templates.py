@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 from pydantic import PlainSerializer, PlainValidator
 
-from pipeline.models import EnrichedAlert
+from pipeline.models import EnrichedAlert, to_builtins
 
 _PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
 _PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
@@ -129,7 +129,7 @@ TemplateText = Annotated[Template, PlainValidator(_template), PlainSerializer(la
 
 def template_context(alert: EnrichedAlert, annotations: dict[str, str]) -> dict[str, Any]:
     """What templates see: the alert as classified, with annotations added by earlier actions."""
-    classification = alert.classification.model_dump() if alert.classification else {}
+    classification = to_builtins(alert.classification) if alert.classification else {}
     return {
         "labels": dict(alert.alert.labels),
         "annotations": dict(annotations),

@@ -9,15 +9,15 @@ the stage then reaches the same result as the bridge, however late it runs.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
 from pipeline.fingerprint import alert_fingerprint
 from pipeline.ingest.errors import InvalidAlert
 from pipeline.ingest.text import go_quote, is_valid_utf8
-from pipeline.ingest.timestamps import unset_if_zero
+from pipeline.ingest.timestamps import in_utc, unset_if_zero
 from pipeline.ingest.validation import check_limits, validate_alert
-from pipeline.models import Alert, AlertStatus, RawAlert
+from pipeline.models import Alert, AlertStatus, RawAlert, replace
 
 EXPLICIT_STATUSES: tuple[AlertStatus, ...] = ("firing", "resolved")
 
@@ -40,8 +40,8 @@ def normalize(raw: RawAlert, resolve_timeout: timedelta) -> Alert:
     fields = normalize_fields(raw.labels, raw.annotations, raw.starts_at, raw.ends_at, raw.generator_url,
                               raw.status, raw.received_at, resolve_timeout)
     # Built from values checked above (labels and annotations are str maps of a validated RawAlert,
-    # times are UTC), so pydantic's validation pass is skipped on this hot path.
-    return Alert.model_construct(
+    # times are UTC: see raw_in_utc).
+    return Alert(
         fingerprint=fields.fingerprint,
         labels=fields.labels,
         annotations=dict(raw.annotations),
@@ -141,13 +141,27 @@ def fill_gaps(raw: RawAlert, alert: Alert) -> RawAlert:
     none): RawAlert has no timeout flag, so writing it would turn a timeout
     into a sender-given end.  The stage recomputes it from the same received_at.
     """
-    return raw.model_copy(
-        update={
-            "labels": dict(alert.labels),
-            "annotations": dict(alert.annotations),
-            "starts_at": alert.starts_at,
-            "ends_at": None if alert.timeout else alert.ends_at,
-            "generator_url": alert.generator_url,
-            "fingerprint": alert.fingerprint,
-        }
+    return replace(
+        raw,
+        labels=dict(alert.labels),
+        annotations=dict(alert.annotations),
+        starts_at=alert.starts_at,
+        ends_at=None if alert.timeout else alert.ends_at,
+        generator_url=alert.generator_url,
+        fingerprint=alert.fingerprint,
     )
+
+
+def raw_in_utc(raw: RawAlert) -> RawAlert:
+    """``raw`` with its timestamps in UTC, for records that direct producers wrote (any RFC 3339
+    offset decodes and is kept as written); the bridge's readers convert as they parse.  Every
+    later hop carries UTC.  InvalidAlert when a time is not representable in UTC."""
+    starts_at, ends_at, received_at = raw.starts_at, raw.ends_at, raw.received_at
+    if received_at.tzinfo is UTC and (starts_at is None or starts_at.tzinfo is UTC) and (
+            ends_at is None or ends_at.tzinfo is UTC):
+        return raw
+    try:
+        return replace(raw, starts_at=in_utc(starts_at, "starts_at"), ends_at=in_utc(ends_at, "ends_at"),
+                       received_at=in_utc(received_at, "received_at"))
+    except ValueError as exc:
+        raise InvalidAlert(str(exc)) from None

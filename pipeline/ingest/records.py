@@ -1,32 +1,22 @@
-"""The bridge's fast path: alert objects of a request → raw-alert record bytes, without pydantic models.
+"""The bridge's fast path: alert objects of a request → raw-alert record bytes, in one step.
 
 The model path (``parse`` → RawAlert → ``normalize`` → ``fill_gaps`` → ``pipeline.wire.encode``) builds
-three models per alert and serializes one: about as much CPU as reading and validating the alert. Here the
-same readers (pipeline.ingest.formats.fields) and the same rules (pipeline.ingest.normalize.normalize_fields)
-work on plain values, and orjson writes the RawAlert JSON object directly: the same bytes as
-``wire.encode(fill_gaps(raw, normalize(raw, t)))``, field for field in the model's order
-(tests/unit/ingest/test_records.py proves it with hypothesis, byte for byte, valid or not).
+an Alert and two RawAlerts per alert.  Here the same readers (pipeline.ingest.formats.fields) and the
+same rules (pipeline.ingest.normalize.normalize_fields) work on plain values, and the one RawAlert
+that ``fill_gaps`` would give is built straight from them and encoded by ``pipeline.wire.encode``: the
+same bytes as ``wire.encode(fill_gaps(raw, normalize(raw, t)))`` (tests/unit/ingest/test_records.py
+proves it with hypothesis, byte for byte, valid or not).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
-import orjson
-
+from pipeline import wire
 from pipeline.ingest.errors import AlertProblem
 from pipeline.ingest.normalize import Normalized
-
-_OPTIONS = orjson.OPT_UTC_Z
-
-
-def wire_time(value: datetime | None) -> datetime | str | None:
-    """A UTC datetime as pydantic.wire writes it (pipeline.models._rfc3339): orjson writes the same
-    ``2024-05-01T12:00:00.123456Z`` except for a zero fraction, which it leaves out."""
-    if value is None or value.microsecond:
-        return value
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat() + ".000000Z"
+from pipeline.models import RawAlert
 
 
 def raw_alert_json(
@@ -35,29 +25,25 @@ def raw_alert_json(
     status: str | None,
     source: str,
     source_format: str,
-    received_at: datetime | str,
+    received_at: datetime,
 ) -> bytes:
     """The RawAlert record value of a normalized alert: ``fill_gaps`` + ``wire.encode`` in one step.
 
-    ``received_at`` may be given already as ``wire_time(received_at)`` (the same for a whole batch).
     An end that normalize made up from the resolve timeout is left out, as fill_gaps does.
     """
     timing = alert.timing
-    return orjson.dumps(
-        {
-            "labels": alert.labels,
-            "annotations": annotations,
-            "starts_at": wire_time(timing.starts_at),
-            "ends_at": None if timing.timeout else wire_time(timing.ends_at),
-            "generator_url": alert.generator_url,
-            "status": status,
-            "fingerprint": alert.fingerprint,
-            "source": source,
-            "source_format": source_format,
-            "received_at": received_at,
-        },
-        option=_OPTIONS,
-    )
+    return wire.encode(RawAlert(
+        labels=alert.labels,
+        annotations=annotations,
+        starts_at=timing.starts_at,
+        ends_at=None if timing.timeout else timing.ends_at,
+        generator_url=alert.generator_url,
+        status=status,
+        fingerprint=alert.fingerprint,
+        source=source,
+        source_format=source_format,
+        received_at=received_at,
+    ))
 
 
 @dataclass

@@ -99,3 +99,17 @@ def from_unix_number(value: float) -> datetime | None:
 def unset_if_zero(value: datetime | None) -> datetime | None:
     """None for Go's zero time, which direct producers may write to the topic for "not set"."""
     return None if value == GO_ZERO_TIME else value
+
+
+def in_utc(value: datetime | None, name: str) -> datetime | None:
+    """``value`` in UTC (None stays None); ValueError naming ``name`` when it has no offset or is
+    not representable in UTC (9999-12-31T23:59:59-01:00).  The edges' conversion: records decoded
+    from direct producers keep the offset they were written with until here."""
+    if value is None or value.tzinfo is UTC:
+        return value
+    if value.utcoffset() is None:
+        raise ValueError(f"{name} has no UTC offset")
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{name} is out of range in UTC") from None

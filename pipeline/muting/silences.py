@@ -48,7 +48,7 @@ from pipeline.matchers import (
     translate_go_regex,
 )
 from pipeline.models import Matcher as MatcherModel
-from pipeline.models import Silence
+from pipeline.models import Silence, replace
 
 __all__ = [
     "DEFAULT_RETENTION",
@@ -211,12 +211,11 @@ def validate_silence(silence: Silence, now: datetime) -> None:
     the API's time checks, then validateSilence on the silence as it would be stored (a new
     silence gets a placeholder id and its startsAt clamped to now)."""
     check_post_times(silence, now)
-    stored = silence.model_copy(
-        update={
-            "id": silence.id or "new",
-            "starts_at": silence.starts_at if silence.id else max(silence.starts_at, now),
-            "updated_at": now,
-        }
+    stored = replace(
+        silence,
+        id=silence.id or "new",
+        starts_at=silence.starts_at if silence.id else max(silence.starts_at, now),
+        updated_at=now,
     )
     validate_stored(stored)
 
@@ -254,12 +253,15 @@ def can_update(existing: Silence, posted: Silence, now: datetime) -> bool:
     return False
 
 
+def _copy(silence: Silence, **changes) -> Silence:
+    # A stored version of its own: its matcher list is not shared with the silence it came from
+    # (the matchers themselves are immutable).
+    return replace(silence, matchers=list(silence.matchers), **changes)
+
+
 def prepare_new(silence: Silence, now: datetime, new_id: str) -> Silence:
     """A silence as stored on creation: new id, startsAt clamped to now, updatedAt now."""
-    return silence.model_copy(
-        deep=True,
-        update={"id": new_id, "starts_at": max(silence.starts_at, now), "updated_at": now},
-    )
+    return _copy(silence, id=new_id, starts_at=max(silence.starts_at, now), updated_at=now)
 
 
 def expire(silence: Silence, now: datetime) -> Silence | None:
@@ -272,7 +274,7 @@ def expire(silence: Silence, now: datetime) -> Silence | None:
         update = {"ends_at": now, "updated_at": now}
     else:  # pending: both ends to now, so it reads as expired right after
         update = {"starts_at": now, "ends_at": now, "updated_at": now}
-    return silence.model_copy(deep=True, update=update)
+    return _copy(silence, **update)
 
 
 def apply_post(
@@ -296,7 +298,7 @@ def apply_post(
         if existing.id != posted.id:
             raise ValueError(f"existing silence {existing.id!r} is not {posted.id!r}")
         if can_update(existing, posted, now):
-            updated = posted.model_copy(deep=True, update={"updated_at": now})
+            updated = _copy(posted, updated_at=now)
             validate_stored(updated)
             return [updated]
         expired = expire(existing, now)

@@ -13,7 +13,7 @@ from confluent_kafka import Consumer, KafkaError, TopicPartition
 from pipeline import wire
 from pipeline.dead_letters import header_dict
 from pipeline.runtime.admin import RDKAFKA_LOGGER
-from pipeline.models import RECORD_MODELS
+from pipeline.models import RECORD_MODELS, WireRecord, to_builtins
 from pipeline.settings import Settings
 from pipeline.topology import load_topology
 from pipeline.wire.batch import BATCH_HEADER, ITEM_INDEX_HEADER, is_batch, items_of
@@ -31,7 +31,7 @@ class TopicRecord:
     error: str | None = None  # why the value could not be decoded
 
     def as_json(self) -> dict[str, Any]:
-        value = self.value.model_dump(mode="json") if hasattr(self.value, "model_dump") else (
+        value = to_builtins(self.value) if isinstance(self.value, WireRecord) else (
             self.value.decode("utf-8", "replace") if isinstance(self.value, bytes) else self.value)
         return {"topic": self.topic, "partition": self.partition, "offset": self.offset,
                 "timestamp_ms": self.timestamp_ms, "key": self.key, "headers": self.headers,

@@ -17,22 +17,21 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import orjson
-from pydantic import ValidationError
 
 from pipeline import wire
 from pipeline.alertmanager_config import global_resolve_timeout
 from pipeline.classification.relabel import DroppedAlert, RelabelRule, relabel
 from pipeline.dead_letters import Rejected
 from pipeline.ingest.errors import InvalidAlert
-from pipeline.ingest.normalize import normalize
-from pipeline.models import AlertEvent, RawAlert
+from pipeline.ingest.normalize import normalize, raw_in_utc
+from pipeline.models import AlertEvent, RawAlert, field_names, from_builtins, replace
 from pipeline.stages.processor import Emit, Processor, Record
 
 DIRECT_SOURCE = "direct"
 # Direct producers may use the Alertmanager API's camelCase names; both spellings are accepted.
 CAMEL_CASE_KEYS = {"startsAt": "starts_at", "endsAt": "ends_at", "generatorURL": "generator_url",
                    "sourceFormat": "source_format", "receivedAt": "received_at"}
-RAW_ALERT_FIELDS = frozenset(RawAlert.model_fields)
+RAW_ALERT_FIELDS = frozenset(field_names(RawAlert))
 
 
 @dataclass(frozen=True)
@@ -57,7 +56,7 @@ def normalize_record(
             labels = relabel(raw.labels, relabel_rules)
             if isinstance(labels, DroppedAlert):
                 return labels
-            raw = raw.model_copy(update={"labels": labels})
+            raw = replace(raw, labels=labels)
         alert = normalize(raw, resolve_timeout)
     except (wire.WireError, InvalidAlert) as exc:
         return Rejected(type(exc).__name__, str(exc))
@@ -68,7 +67,7 @@ def normalize_record(
 
 def _raw_alert(value: bytes, timestamp: datetime) -> RawAlert:
     if value[:2] == wire.AVRO_MAGIC:
-        return wire.decode(RawAlert, value)
+        return raw_in_utc(wire.decode(RawAlert, value))
     try:
         document = orjson.loads(value)
     except orjson.JSONDecodeError as exc:
@@ -84,17 +83,7 @@ def _raw_alert(value: bytes, timestamp: datetime) -> RawAlert:
     fields.setdefault("source_format", DIRECT_SOURCE)
     if fields.get("received_at") is None:
         fields["received_at"] = timestamp  # the broker's timestamp is when the alert was received
-    try:
-        return RawAlert.model_validate(fields)
-    except ValidationError as exc:
-        raise wire.WireError(_validation_summary(exc)) from None
-
-
-def _validation_summary(exc: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(part) for part in error['loc']) or 'record'}: {error['msg']}"
-        for error in exc.errors(include_url=False)
-    )
+    return raw_in_utc(from_builtins(RawAlert, fields))
 
 
 class NormalizeProcessor(Processor):

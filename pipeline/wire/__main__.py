@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pipeline.models import RECORD_MODELS
+from pipeline.models import RECORD_MODELS, field_names
 from pipeline.paths import REPO_ROOT
 from pipeline.wire import WireError, decode, encode
 from pipeline.wire.avro import MAGIC, default_codec
@@ -51,8 +51,8 @@ def dump(data: bytes, record: str | None = None) -> dict[str, Any]:
             decode(model_class, data)
         except WireError:
             continue
-        unknown = sorted(keys - set(model_class.model_fields))
-        candidates.append((len(unknown), len(model_class.model_fields), name, unknown))
+        unknown = sorted(keys - set(field_names(model_class)))
+        candidates.append((len(unknown), len(field_names(model_class)), name, unknown))
     if not candidates:
         raise WireError(
             f"the JSON value fits none of the records {', '.join(RECORD_MODELS)}; "

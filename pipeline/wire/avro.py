@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import fastavro
+import msgspec
 from fastavro.validation import validate as validate_value
-from pydantic import BaseModel
 
 from pipeline.paths import SCHEMAS_DIR
 from pipeline.wire.contract import (
@@ -104,7 +104,7 @@ class Codec:
         return [writer for writer, _ in self._by_fingerprint.values()]
 
     def encode(
-        self, record: str, value: Mapping[str, Any] | BaseModel, *, validate: bool = False
+        self, record: str, value: Mapping[str, Any] | msgspec.Struct, *, validate: bool = False
     ) -> bytes:
         """Encode ``value`` with the current schema of ``record``.
 
@@ -112,14 +112,14 @@ class Codec:
         strings, numbers, maps, arrays and records, but it writes any truthy
         value as ``true`` and truncates a float written to an int/long.
         ``validate=True`` adds fastavro's full type check (about 3x the cost
-        of encoding) for dicts from untrusted code; models need none.
+        of encoding) for dicts from untrusted code.
         """
         writer = self.current(record)
-        if isinstance(value, BaseModel):
+        if isinstance(value, msgspec.Struct):
             model_record = getattr(value, "avro_record", record)
             if model_record != record:
-                raise WireError(f"cannot encode a {model_record} model as record {record}")
-            value = value.model_dump()
+                raise WireError(f"cannot encode a {model_record} record as record {record}")
+            value = value.to_avro()
         if validate:
             try:
                 validate_value(value, writer.parsed, raise_errors=True)

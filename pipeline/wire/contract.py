@@ -1,7 +1,7 @@
 """The Avro contract: ``schemas/*.avsc`` and the frozen ``schemas/history/``.
 
 The .avsc files are the published contract of every topic, whatever the
-encoding on the wire: the pydantic models mirror them (tests check that),
+encoding on the wire: the records of pipeline.models mirror them (tests check that),
 consumers in other languages generate their types from them, and the
 evolution rule is stated and checked on them (pipeline.wire.evolution).
 

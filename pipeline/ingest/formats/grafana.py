@@ -17,7 +17,7 @@ from pipeline.ingest.errors import PayloadError
 from pipeline.ingest.formats.alertmanager_alert import alerts_list, collect_alerts, webhook_object
 from pipeline.ingest.formats.batch import ParsedBatch
 from pipeline.ingest.formats.fields import compact_json, scalar_text
-from pipeline.models import RawAlert
+from pipeline.models import RawAlert, replace
 
 SOURCE_FORMAT = "grafana"
 PAYLOAD_VERSION = "1"
@@ -77,4 +77,4 @@ def _with_grafana_annotations(
     kept = {name: text for name, text in extras.items() if text}
     if not kept:
         return raw
-    return raw.model_copy(update={"annotations": {**kept, **raw.annotations}})
+    return replace(raw, annotations={**kept, **raw.annotations})

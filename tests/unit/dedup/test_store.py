@@ -20,7 +20,7 @@ from pipeline.dedup import (
 )
 from pipeline.fingerprint import alert_fingerprint
 from pipeline.ingest.normalize import normalize
-from pipeline.models import RawAlert
+from pipeline.models import RawAlert, replace
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
 RESOLVE_TIMEOUT = timedelta(minutes=5)
@@ -80,7 +80,7 @@ def test_a_change_a_notification_would_show_is_forwarded_as_updated(update):
 
 def test_generator_url_change_is_updated():
     first = apply(None, received(0, starts=0, ends=60), at(0))
-    changed = received(30, starts=0, ends=90).model_copy(update={"generator_url": "http://x"})
+    changed = replace(received(30, starts=0, ends=90), generator_url="http://x")
     assert apply(first.state, changed, at(30)).change == "updated"
 
 

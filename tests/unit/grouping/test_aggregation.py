@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from pipeline.grouping import AggregationGroup, FlushSnapshot, GroupTiming, alert_less, sort_alerts
-from pipeline.models import Alert
+from pipeline.models import Alert, replace
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
 MS = timedelta(milliseconds=1)
@@ -23,7 +23,7 @@ def new_group(now=T0, timing=TIMING, **kwargs):
 
 
 def remove_ends_at(alerts):
-    return [a.model_copy(update={"ends_at": None, "status": "firing"}) for a in alerts]
+    return [replace(a, ends_at=None, status="firing") for a in alerts]
 
 
 def first_due(group, start, limit=timedelta(hours=1)):
@@ -94,7 +94,7 @@ def test_aggr_group():
         last = at
 
     # Resolve an alert: it is removed after the next batch was sent.
-    a1r = a1.model_copy(update={"ends_at": last + 10 * MS, "status": "resolved", "updated_at": last + 10 * MS})
+    a1r = replace(a1, ends_at=last + 10 * MS, status="resolved", updated_at=last + 10 * MS)
     ag.insert(a1r, last + 10 * MS)
     at = first_due(ag, last + 10 * MS)
     assert at - last == TIMING.group_interval
@@ -106,7 +106,7 @@ def test_aggr_group():
     # Resolve all remaining alerts: they are removed after the next batch was sent.
     # a1r is not added again: it was deleted after the previous batch.
     resolved = [
-        a.model_copy(update={"ends_at": last + 10 * MS, "status": "resolved", "updated_at": last + 10 * MS})
+        replace(a, ends_at=last + 10 * MS, status="resolved", updated_at=last + 10 * MS)
         for a in (a2, a3)
     ]
     for a in resolved:
@@ -216,7 +216,7 @@ def test_failed_notify_deletes_nothing_and_reinserted_alerts_survive_success():
     assert not ag.empty()
     # Re-inserted (a newer update) between the snapshot and the notify's success: kept.
     snapshot = ag.flush(ag.next_flush_at)
-    again = r.model_copy(update={"updated_at": T0 + 2 * TIMING.group_wait})
+    again = replace(r, updated_at=T0 + 2 * TIMING.group_wait)
     ag.insert(again, T0 + 2 * TIMING.group_wait)
     assert ag.notified(snapshot, True, T0 + 2 * TIMING.group_wait) == []
     assert ag.get(r.fingerprint) == again

@@ -16,7 +16,7 @@ from pipeline.grouping import (
     record,
     webhook_receiver_name,
 )
-from pipeline.models import Alert, notification_id
+from pipeline.models import Alert, notification_id, replace
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
 S = timedelta(seconds=1)
@@ -140,7 +140,7 @@ def test_integration():
 
 def test_a_flush_through_the_group_ends_in_a_notification():
     group = AggregationGroup.new(GROUP_KEY, "{}", {"alertname": "Disk"}, TIMING, T0)
-    group.insert(make("b").model_copy(update={"ends_at": T0 + timedelta(minutes=5)}), T0)
+    group.insert(replace(make("b"), ends_at=T0 + timedelta(minutes=5)), T0)
     group.insert(make("a"), T0)
     snap = group.flush(T0 + S)
     n = decide_flush(snap, None, Integration("ops"), T0 + S).notification

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from pipeline import wire
 from pipeline.ingest.errors import AlertProblem, InvalidAlert, PayloadError
 from pipeline.ingest.formats import FORMATS, GenericMapping, ParsedBatch
 from pipeline.ingest.normalize import normalize
@@ -186,8 +187,8 @@ def check_batch(batch: ParsedBatch) -> None:
     assert indices == sorted(set(indices))
     for raw in batch.alerts:
         assert isinstance(raw, RawAlert)
-        # Avro writes UTF-8: a lone surrogate here would crash the producer.
-        raw.model_dump_json().encode("utf-8")
+        # The wire is UTF-8: a lone surrogate here would crash the producer.
+        wire.encode(raw)
         assert normalize(raw, RESOLVE_TIMEOUT).fingerprint == raw.fingerprint
 
 
@@ -233,7 +234,7 @@ def test_normalize_raises_nothing_but_invalid_alert(raw, resolve_timeout):
     except InvalidAlert as exc:
         assert is_valid_utf8(str(exc))
         return
-    alert.model_dump_json().encode("utf-8")
+    wire.encode(alert)
 
 
 def nested(depth: int) -> Any:

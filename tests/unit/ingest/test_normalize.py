@@ -1,15 +1,19 @@
 """normalize: Alertmanager's gap filling, explicit statuses, fingerprint, idempotence."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
+import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from pipeline import wire
 from pipeline.fingerprint import alert_fingerprint
 from pipeline.ingest.errors import InvalidAlert
-from pipeline.ingest.normalize import fill_gaps, normalize
+from pipeline.dead_letters import Rejected
+from pipeline.ingest.normalize import fill_gaps, normalize, raw_in_utc
 from pipeline.ingest.timestamps import GO_ZERO_TIME
+from pipeline.stages.normalize import Normalized, normalize_record
 
 from .support import LABELS, NOW, RESOLVE_TIMEOUT, at, raw_alert
 
@@ -110,7 +114,7 @@ def test_fingerprint_is_recomputed_from_final_labels_ignoring_the_senders():
     raw = raw_alert(labels={**LABELS, "drop": ""}, fingerprint="0123456789abcdef")
     alert = normalize(raw, RESOLVE_TIMEOUT)
     assert alert.fingerprint == alert_fingerprint(LABELS)
-    assert "0123456789abcdef" not in alert.model_dump_json()
+    assert b"0123456789abcdef" not in wire.encode(alert)
 
 
 def test_fields_are_carried_over():
@@ -157,3 +161,54 @@ def test_normalize_is_idempotent_for_any_timing(
     assert normalize(fill_gaps(raw, alert), resolve_timeout) == alert
     if alert.ends_at is not None:
         assert alert.starts_at <= alert.ends_at
+
+
+# --- the edge's conversion to UTC (direct producers' records) ---------------------------------------
+
+CEST = timezone(timedelta(hours=2))
+
+
+def test_raw_in_utc_converts_every_timestamp_and_keeps_the_instants():
+    raw = raw_alert(starts_at=datetime(2024, 5, 1, 14, tzinfo=CEST), ends_at=None,
+                    received_at=datetime(2024, 5, 1, 14, 5, tzinfo=CEST))
+    converted = raw_in_utc(raw)
+    assert converted.starts_at == raw.starts_at and converted.starts_at.tzinfo is UTC
+    assert converted.received_at == raw.received_at and converted.received_at.tzinfo is UTC
+    assert converted.ends_at is None
+    already = raw_alert(starts_at=NOW)
+    assert raw_in_utc(already) is already  # the common case costs no copy
+
+
+@pytest.mark.parametrize("field", ["starts_at", "ends_at", "received_at"])
+def test_raw_in_utc_rejects_a_time_not_representable_in_utc(field):
+    late = datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone(timedelta(hours=-1)))
+    with pytest.raises(InvalidAlert, match=f"^{field} is out of range in UTC$"):
+        raw_in_utc(raw_alert(**{field: late}))
+
+
+def test_the_normalize_stage_writes_utc_for_a_direct_producers_offsets():
+    record = {"labels": LABELS, "startsAt": "2024-05-01T14:00:00+02:00",
+              "endsAt": "2024-05-01T14:30:00.5+02:00", "receivedAt": "2024-05-01T14:01:00+02:00"}
+    outcome = normalize_record(orjson.dumps(record), timestamp=NOW, resolve_timeout=RESOLVE_TIMEOUT,
+                               max_bytes=1 << 20)
+    assert isinstance(outcome, Normalized)
+    written = orjson.loads(wire.encode(outcome.event))  # as it is written where it leaves the chain
+    assert written["alert"]["starts_at"] == "2024-05-01T12:00:00Z"
+    assert written["alert"]["ends_at"] == "2024-05-01T12:30:00.500000Z"
+    assert written["alert"]["updated_at"] == written["received_at"] == "2024-05-01T12:01:00Z"
+
+
+def test_the_normalize_stage_dead_letters_a_time_outside_utc_by_name():
+    record = {"labels": LABELS, "startsAt": "9999-12-31T23:59:59-01:00"}
+    outcome = normalize_record(orjson.dumps(record), timestamp=NOW, resolve_timeout=RESOLVE_TIMEOUT,
+                               max_bytes=1 << 20)
+    assert outcome == Rejected("InvalidAlert", "starts_at is out of range in UTC")
+
+
+def test_the_normalize_stage_names_every_bad_field_of_a_direct_producers_record():
+    record = {"labels": {"a": 1}, "startsAt": "yesterday", "status": 3}
+    outcome = normalize_record(orjson.dumps(record), timestamp=NOW, resolve_timeout=RESOLVE_TIMEOUT,
+                               max_bytes=1 << 20)
+    assert outcome == Rejected("WireError", "invalid RawAlert record: labels.a: expected a string, got number; "
+                               "starts_at: not an RFC 3339 timestamp (e.g. 2024-05-01T12:00:00Z); "
+                               "status: expected a string, got number")

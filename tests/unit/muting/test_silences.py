@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from pipeline.models import Matcher as M
-from pipeline.models import Silence
+from pipeline.models import Silence, replace
 from pipeline.muting.silences import (
     DEFAULT_RETENTION,
     SilenceError,
@@ -191,7 +191,7 @@ def test_validate_posted(silence: Silence, error: str | None) -> None:
 def test_empty_created_by_and_comment_are_accepted() -> None:
     # The API requires the fields to be present (the model does), not non-empty: Alertmanager
     # 0.25.0 answers 200 to createdBy "" and comment "".
-    validate_silence(sil(id="").model_copy(update={"created_by": "", "comment": ""}), NOW)
+    validate_silence(replace(sil(id=""), created_by="", comment=""), NOW)
 
 
 # --- states (getState, TestQState) ------------------------------------------------------------
@@ -314,7 +314,7 @@ def test_silence_set_sequence() -> None:
 
     # Overwrite silence 2 with a new end time: same id, updated in place.
     start3 = start2 + MIN
-    (s3,) = post(s2.model_copy(update={"ends_at": start3 + 100 * MIN}), start3)
+    (s3,) = post(replace(s2, ends_at=start3 + 100 * MIN), start3)
     assert (s3.id, s3.starts_at, s3.ends_at, s3.updated_at) == (
         "id2",
         start2,
@@ -324,7 +324,7 @@ def test_silence_set_sequence() -> None:
 
     # New matchers: the old one is expired, a new one created (start = now).
     start4 = start3 + MIN
-    old, s4 = post(s3.model_copy(update={"matchers": [eq("a", "c")]}), start4)
+    old, s4 = post(replace(s3, matchers=[eq("a", "c")]), start4)
     assert (old.id, old.starts_at, old.ends_at, old.updated_at) == ("id2", start2, start4, start4)
     assert (s4.id, s4.matchers, s4.starts_at, s4.ends_at, s4.updated_at) == (
         "id3",
@@ -337,7 +337,7 @@ def test_silence_set_sequence() -> None:
     # Re-create the silence that just expired: it stays expired, a new one is made.
     start5 = start4 + MIN
     (s5,) = post(
-        s3.model_copy(update={"starts_at": start1, "ends_at": start5 + 5 * MIN}), start5 + SEC
+        replace(s3, starts_at=start1, ends_at=start5 + 5 * MIN), start5 + SEC
     )
     assert (s5.id, s5.starts_at) == ("id4", start5 + SEC)
     assert store["id2"] == old
@@ -347,9 +347,7 @@ def test_set_active_silence_keeps_posted_start_within_the_same_second() -> None:
     # TestSetActiveSilence: an active silence whose start moves within the same second is
     # updated in place and stores the posted start.
     existing = sil(id="x", starts_at=NOW, ends_at=NOW + 5 * MIN)
-    posted = existing.model_copy(
-        update={"starts_at": NOW + timedelta(microseconds=2), "ends_at": NOW + 7 * MIN}
-    )
+    posted = replace(existing, starts_at=NOW + timedelta(microseconds=2), ends_at=NOW + 7 * MIN)
     (updated,) = apply_post(existing, posted, NOW + MIN, ids())
     assert updated.id == "x"
     assert updated.starts_at == NOW + timedelta(microseconds=2)
@@ -360,11 +358,11 @@ def test_set_active_silence_keeps_posted_start_within_the_same_second() -> None:
 def test_pending_silence_update() -> None:
     existing = sil(id="x", starts_at=NOW + HOUR, ends_at=NOW + 2 * HOUR)
     # Move the start but not before now: in place.
-    posted = existing.model_copy(update={"starts_at": NOW + MIN, "comment": "new"})
+    posted = replace(existing, starts_at=NOW + MIN, comment="new")
     (updated,) = apply_post(existing, posted, NOW, ids())
     assert (updated.id, updated.starts_at, updated.comment) == ("x", NOW + MIN, "new")
     # Move the start into the past: replaced; the pending one expires with both ends = now.
-    posted = existing.model_copy(update={"starts_at": NOW - MIN})
+    posted = replace(existing, starts_at=NOW - MIN)
     old, new = apply_post(existing, posted, NOW, ids())
     assert (old.id, old.starts_at, old.ends_at) == ("x", NOW, NOW)
     assert (new.id, new.starts_at, new.ends_at) == ("id1", NOW, NOW + 2 * HOUR)
@@ -372,7 +370,7 @@ def test_pending_silence_update() -> None:
 
 def test_update_of_expired_silence_creates_new_and_leaves_old() -> None:
     existing = sil(id="x", starts_at=NOW - 2 * HOUR, ends_at=NOW - HOUR)
-    posted = existing.model_copy(update={"ends_at": NOW + HOUR})
+    posted = replace(existing, ends_at=NOW + HOUR)
     (new,) = apply_post(existing, posted, NOW, ids())
     assert (new.id, new.starts_at, new.ends_at) == ("id1", NOW, NOW + HOUR)
 
@@ -397,7 +395,7 @@ def test_failed_replacement_still_expires_the_old_silence() -> None:
     # Alertmanager 0.25.0 (checked on the binary): POST with an existing id and an invalid
     # matcher answers 400 "silence invalid: ..." but has already expired the old silence.
     existing = sil(id="x", starts_at=NOW - HOUR)
-    posted = existing.model_copy(update={"matchers": [eq("0a", "b")]})
+    posted = replace(existing, matchers=[eq("0a", "b")])
     with pytest.raises(SilenceError) as info:
         apply_post(existing, posted, NOW, ids())
     assert str(info.value) == 'silence invalid: invalid label matcher 0: invalid label name "0a"'
@@ -529,9 +527,9 @@ def test_silencer_version_and_updates() -> None:
     s = sil([eq("a", "1")], id="s")
     assert silencer.upsert(s)
     assert silencer.version == 1
-    assert not silencer.upsert(s.model_copy())  # no change, no new version
+    assert not silencer.upsert(replace(s))  # no change, no new version
     assert silencer.version == 1
-    moved = s.model_copy(update={"matchers": [eq("a", "2")]})
+    moved = replace(s, matchers=[eq("a", "2")])
     assert silencer.upsert(moved)
     assert silencer.silenced_by({"a": "1"}, NOW) == []
     assert silencer.silenced_by({"a": "2"}, NOW) == ["s"]

@@ -1,0 +1,1 @@
+"""The codec benchmark (python -m bench.codec): see __main__.py."""
