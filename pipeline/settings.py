@@ -312,6 +312,12 @@ class Settings(BaseSettings):
         REPO_ROOT / "deploy" / "local" / "alertmanager.yml",
         description="Alertmanager-format configuration (routes, receivers, inhibit rules).",
     )
+    max_regex_length: int = Field(
+        4096, ge=16, le=1_000_000,
+        description="Longest regular expression accepted anywhere a user supplies one (matchers of "
+        "routes, inhibit rules, silences and API filters, relabel and classification rules, enrichment "
+        "triggers), in characters; a longer one is refused with an error naming it.",
+    )
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     topics: TopicSettings = Field(default_factory=TopicSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)
@@ -339,6 +345,13 @@ class Settings(BaseSettings):
                 raise FileNotFoundError(f"{CONFIG_FILE_ENV}={config_file}: no such file")
             sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=path))
         return tuple(sources)
+
+    def model_post_init(self, context: Any, /) -> None:
+        # Every process builds its Settings before it loads a configuration or takes a request, so the
+        # regex cap (process-wide, read where patterns are compiled) is installed here.
+        from pipeline.regex import set_max_pattern_length
+
+        set_max_pattern_length(self.max_regex_length)
 
     def topic(self, name: str) -> str:
         """The cluster-side name of a topology topic."""

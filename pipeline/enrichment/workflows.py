@@ -17,7 +17,6 @@ All trigger fields are optional and AND-ed; a workflow without a trigger applies
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Annotated, Literal
 
@@ -27,25 +26,25 @@ from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidat
 
 from pipeline.classification.matching import MatcherList
 from pipeline.enrichment.templates import TemplateText
-from pipeline.matchers import MatcherError, translate_go_regex
 from pipeline.models import Priority
+from pipeline.regex import GoRegexp, RegexError, compile_regexp
 
 ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
 
-def _go_regex(value: object) -> re.Pattern[str]:
-    if isinstance(value, re.Pattern):
+def _go_regex(value: object) -> GoRegexp:
+    if isinstance(value, GoRegexp):
         return value
     if not isinstance(value, str):
         raise ValueError("expected a regular expression string")
     try:
-        return re.compile(rf"\A(?:{translate_go_regex(value)})\Z")
-    except MatcherError as exc:
+        return compile_regexp(value, anchored=True)
+    except RegexError as exc:
         raise ValueError(f"invalid regex {value!r}: {exc}") from None
 
 
 # Anchored like Alertmanager's =~ matchers.
-GoRegex = Annotated[re.Pattern[str], PlainValidator(_go_regex), PlainSerializer(lambda p: p.pattern)]
+GoRegex = Annotated[GoRegexp, PlainValidator(_go_regex), PlainSerializer(lambda p: p.pattern)]
 
 
 def _jmespath(value: object):
@@ -71,9 +70,9 @@ class Trigger(_Config):
     namespace: GoRegex | None = None
 
     def matches(self, labels: Mapping[str, str], priority: str | None) -> bool:
-        if self.alertname is not None and not self.alertname.match(labels.get("alertname", "")):
+        if self.alertname is not None and not self.alertname.matches(labels.get("alertname", "")):
             return False
-        if self.namespace is not None and not self.namespace.match(labels.get("namespace", "")):
+        if self.namespace is not None and not self.namespace.matches(labels.get("namespace", "")):
             return False
         if self.priority and priority not in self.priority:
             return False
