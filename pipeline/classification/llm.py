@@ -23,7 +23,7 @@ from pipeline.circuit_breaker import CircuitBreaker
 from pipeline.classification.llm_answer import AnswerError, LlmAnswer, parse_completion
 from pipeline.classification.llm_config import LlmPromptConfig
 from pipeline.classification.signature import alert_signature, stable_labels
-from pipeline.settings import ClassificationSettings
+from pipeline.settings import ClassificationSettings, RedisSettings
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,8 @@ class _Permanent(Exception):
 
 
 class LlmClassifier:
-    def __init__(self, settings: ClassificationSettings, prompt: LlmPromptConfig, *, redis_url: str | None,
+    def __init__(self, settings: ClassificationSettings, prompt: LlmPromptConfig, *,
+                 redis_url: RedisSettings | str | None,
                  ignored_labels: tuple[str, ...] = (), transport: httpx.AsyncBaseTransport | None = None,
                  clock: Callable[[], float] = time.monotonic):
         self.settings = settings
@@ -52,6 +53,7 @@ class LlmClassifier:
         self.ignored_labels = tuple(prompt.volatile_labels) + tuple(ignored_labels)
         self.clock = clock
         self.l1 = LruCache(settings.llm_cache_size, settings.llm_cache_ttl_s, clock=clock)
+        # RedisSettings carry the password file and TLS files; a bare URL only what it holds itself.
         self.l2 = RedisAnswerCache(redis_url, settings.llm_cache_ttl_s) if redis_url else None
         self.breaker = CircuitBreaker(settings.llm_breaker_failures, settings.llm_breaker_reset_s)
         self._requests = asyncio.Semaphore(settings.llm_max_concurrency)
