@@ -234,6 +234,10 @@ class ClassificationSettings(Section):
         86400, ge=1, description="Lifetime of a cached model answer in Redis (L2) and L1, seconds."
     )
     llm_redis_cache: bool = Field(True, description="Use Redis (redis.url) as the shared L2 cache.")
+    llm_never_lowers_priority: bool = Field(
+        True, description="The model's answer may raise the priority the rules gave (by a rule, the sender's "
+        "priority or severity label, or the default) but never lower it: what a sender writes into an alert "
+        "reaches the model, so it must not be able to talk a page down.")
 
 
 class GroupSettings(Section):
