@@ -9,7 +9,6 @@ when sent, not required.
 
 from __future__ import annotations
 
-import os
 import secrets
 import shutil
 import time
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import redis
 
-from pipeline.devenv.process import DevEnvError, ManagedProcess, port_in_use
+from pipeline.devenv.process import DevEnvError, ManagedProcess, port_in_use, write_private
 from pipeline.settings import DevSettings
 
 
@@ -36,7 +35,7 @@ class LocalRedis:
         except FileNotFoundError:
             pass
         self.home.mkdir(parents=True, exist_ok=True)
-        _write_private(self.password_file, secrets.token_urlsafe(24) + "\n")
+        write_private(self.password_file, (secrets.token_urlsafe(24) + "\n").encode())
         return self.password_file.read_text().strip()
 
     @property
@@ -102,7 +101,7 @@ class LocalRedis:
                 raise DevEnvError(f"port {port} is already in use; stop what listens there or set {knob}")
         self.home.mkdir(parents=True, exist_ok=True)
         config = self.home / "redis.conf"
-        _write_private(config, self._config())
+        write_private(config, self._config().encode())
         started = time.monotonic()
         self.process.start([server, str(config)])
         deadline = started + self.dev.start_timeout_s
@@ -139,13 +138,3 @@ class LocalRedis:
         if self.dev.redis_password is not None:
             return "password: dev.redis_password"
         return f"password in {self.password_file} (PIPELINE_REDIS__PASSWORD_FILE={self.password_file})"
-
-
-def _write_private(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text``, readable by the owner only."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.unlink(missing_ok=True)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as out:
-        out.write(text)
-    os.replace(tmp, path)
