@@ -68,7 +68,9 @@ def _broker_up() -> None:
 def _redis_up() -> None:
     local = _redis()
     seconds = _run(local.up)
-    click.echo(f"redis: ready at {local.url} in {seconds:.2f} s" if seconds else f"redis: already running at {local.url}")
+    where = local.display_url + (f", TLS {local.tls_url.split('@')[-1]} (CA {local.ca_file})" if local.tls_url else "")
+    state = f"ready at {where} in {seconds:.2f} s" if seconds else f"already running at {where}"
+    click.echo(f"redis: {state}; {local.client_hint()}")
 
 
 @dev.command("up")

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -87,9 +87,52 @@ class TopicSettings(Section):
 
 
 class RedisSettings(Section):
-    """Redis, used for caches and the delivery ledger by later stages."""
+    """Redis: the sink's delivery ledger and thread memory, the LLM answer cache. Every client gets
+    these timeouts and a circuit breaker (pipeline.redis_client)."""
 
-    url: str = Field("redis://127.0.0.1:16379/0", description="redis:// or rediss:// URL.")
+    url: str = Field("redis://127.0.0.1:16379/0", description="redis:// or rediss:// (TLS) URL; a password "
+                     "may be in it (redis://:PASSWORD@host:port/0), or use `password`/`password_file`.")
+    username: str | None = Field(None, description="ACL user name (Redis 6+); the default user when unset.")
+    password: SecretStr | None = Field(None, description="Password (AUTH) (secret).")
+    password_file: Path | None = Field(
+        None, description="File holding the password (e.g. a Docker secret), read when a client is made; "
+        "instead of `password`.")
+    tls_ca_file: Path | None = Field(
+        None, description="CA bundle that verifies the server's certificate (rediss://); the system's when unset.")
+    tls_cert_file: Path | None = Field(None, description="Client certificate, when the server asks for one.")
+    tls_key_file: Path | None = Field(None, description="Key of the client certificate.")
+    tls_check_hostname: bool = Field(True, description="Check that the server certificate names the URL's host.")
+    connect_timeout_s: float = Field(2.0, gt=0, le=60, description="Timeout of connecting (and TLS), seconds.")
+    timeout_s: float = Field(
+        2.0, gt=0, le=60, description="Timeout of one command's answer, seconds: a Redis that stops answering "
+        "is an error after this, never a silent stall.")
+    breaker_failures: int = Field(
+        3, ge=1, description="Consecutive failed commands that open a client's circuit breaker (Redis "
+        "counted as down: logged once, metric pipeline_redis_breaker_state).")
+    breaker_reset_s: float = Field(
+        5.0, gt=0, description="Seconds an open breaker waits before one probe command tries Redis again.")
+
+    @model_validator(mode="after")
+    def _one_password_source(self) -> RedisSettings:
+        given = [name for name, value in (("a password in url", _url_password(self.url)),
+                                          ("password", self.password), ("password_file", self.password_file))
+                 if value]
+        if len(given) > 1:
+            raise ValueError(f"redis: give the password once, not as {' and '.join(given)}")
+        if not self.url.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("redis.url must start with redis://, rediss:// or unix://")
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("redis: tls_cert_file and tls_key_file go together")
+        return self
+
+
+def _url_password(url: str) -> str | None:
+    from urllib.parse import urlsplit
+
+    try:
+        return urlsplit(url).password
+    except ValueError:
+        return None
 
 
 class BridgeSettings(Section):
@@ -213,6 +256,10 @@ class ClassificationSettings(Section):
         86400, ge=1, description="Lifetime of a cached model answer in Redis (L2) and L1, seconds."
     )
     llm_redis_cache: bool = Field(True, description="Use Redis (redis.url) as the shared L2 cache.")
+    llm_never_lowers_priority: bool = Field(
+        True, description="The model's answer may raise the priority the rules gave (by a rule, the sender's "
+        "priority or severity label, or the default) but never lower it: what a sender writes into an alert "
+        "reaches the model, so it must not be able to talk a page down.")
 
 
 class GroupSettings(Section):
@@ -309,6 +356,12 @@ class DevSettings(Section):
         "1g", description="JVM heap (-Xms/-Xmx) of the local broker (~60 KB per partition; 512m ran out "
         "at ~16,000 partitions).")
     redis_port: int = Field(16379, ge=1, le=65535, description="Local Redis port.")
+    redis_password: SecretStr | None = Field(
+        None, description="Password of the local Redis (secret); when unset one is generated into "
+        "<state_dir>/redis/password (mode 0600) on its first start and kept.")
+    redis_tls_port: int | None = Field(
+        None, ge=1, le=65535, description="Also serve TLS on this port (rediss://), with a certificate from "
+        "the local CA in <state_dir>/certs (ca.crt verifies it).")
     start_timeout_s: float = Field(
         90.0, gt=0, description="How long to wait for a local service to become ready, seconds."
     )
@@ -333,6 +386,12 @@ class Settings(BaseSettings):
     alertmanager_config: Path = Field(
         REPO_ROOT / "deploy" / "local" / "alertmanager.yml",
         description="Alertmanager-format configuration (routes, receivers, inhibit rules).",
+    )
+    max_regex_length: int = Field(
+        4096, ge=16, le=1_000_000,
+        description="Longest regular expression accepted anywhere a user supplies one (matchers of "
+        "routes, inhibit rules, silences and API filters, relabel and classification rules, enrichment "
+        "triggers), in characters; a longer one is refused with an error naming it.",
     )
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     topics: TopicSettings = Field(default_factory=TopicSettings)
@@ -361,6 +420,13 @@ class Settings(BaseSettings):
                 raise FileNotFoundError(f"{CONFIG_FILE_ENV}={config_file}: no such file")
             sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=path))
         return tuple(sources)
+
+    def model_post_init(self, context: Any, /) -> None:
+        # Every process builds its Settings before it loads a configuration or takes a request, so the
+        # regex cap (process-wide, read where patterns are compiled) is installed here.
+        from pipeline.regex import set_max_pattern_length
+
+        set_max_pattern_length(self.max_regex_length)
 
     def topic(self, name: str) -> str:
         """The cluster-side name of a topology topic."""

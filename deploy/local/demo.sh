@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 .venv/bin/pipeline dev up
+# The local Redis requires a password, generated into the state dir on its first start.
+export PIPELINE_REDIS__PASSWORD_FILE="${PIPELINE_DEV__STATE_DIR:-$PWD/.dev}/redis/password"
 .venv/bin/pipeline demo
 echo
 echo "The local broker and Redis are still running: 'make down' stops them."

@@ -1,8 +1,9 @@
 """Caches of model answers: an in-process LRU (L1) in front of Redis (L2), both with a TTL.
 
-Redis is an optimisation, never a dependency: any Redis error is logged, counted and treated as a
-miss, and after one the L2 is skipped for ``redis_retry_after_s`` so a dead Redis costs no latency
-per alert. L1 keeps serving what this worker has seen.
+Redis is an optimisation, never a dependency: any Redis error is treated as a miss, and after one
+the L2 is skipped (its circuit breaker, pipeline.redis_client) until a probe finds Redis again every
+``redis.breaker_reset_s``, so a dead Redis costs no latency per alert. L1 keeps serving what this
+worker has seen.
 """
 
 from __future__ import annotations
@@ -12,9 +13,13 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from pipeline.classification.llm_answer import LlmAnswer
 from pipeline.classification.signature import cache_key
+
+if TYPE_CHECKING:
+    from pipeline.settings import RedisSettings
 
 log = logging.getLogger(__name__)
 
@@ -50,38 +55,34 @@ class LruCache:
 
 
 class RedisAnswerCache:
-    """L2: answers as JSON under ``alert-pipeline:llm:v1:<signature>`` with a TTL."""
+    """L2: answers as JSON under ``alert-pipeline:llm:v1:<signature>`` with a TTL.
 
-    def __init__(self, url: str, ttl_s: int, *, socket_timeout_s: float = 0.25, redis_retry_after_s: float = 5.0,
+    Short timeouts (an answer from Redis is only worth having fast) and a breaker that counts Redis as
+    down after one failure: while it is down the cache is skipped at no latency (pipeline.redis_client
+    logs that once, and once when Redis is back)."""
+
+    def __init__(self, redis: RedisSettings | str, ttl_s: int, *, timeout_s: float = 0.25,
                  clock: Callable[[], float] = time.monotonic):
-        import redis.asyncio as aioredis
+        from pipeline.redis_client import RedisGuard, connect
+        from pipeline.settings import RedisSettings
 
-        self._redis = aioredis.Redis.from_url(url, socket_timeout=socket_timeout_s,
-                                              socket_connect_timeout=socket_timeout_s, retry_on_timeout=False)
+        settings = redis if isinstance(redis, RedisSettings) else RedisSettings(url=redis)
+        self._redis = connect(settings, timeout_s=timeout_s, connect_timeout_s=timeout_s,
+                              client_name="alert-pipeline-llm-cache")
+        self._guard = RedisGuard("llm-cache", settings, wait=False, failure_threshold=1, clock=clock,
+                                 what_it_means="Model answers are not shared between workers meanwhile "
+                                               "(each worker's in-process cache still serves)")
         self._ttl_s = ttl_s
-        self._retry_after_s = redis_retry_after_s
-        self._clock = clock
-        self._skip_until = 0.0
-        self.errors = 0
-
-    def _available(self) -> bool:
-        return self._clock() >= self._skip_until
-
-    def _failed(self, what: str, exc: Exception) -> None:
-        self.errors += 1
-        self._skip_until = self._clock() + self._retry_after_s
-        log.warning("redis answer cache: %s failed (%s: %s); skipping Redis for %.0fs",
-                    what, type(exc).__name__, exc, self._retry_after_s)
 
     async def get(self, signature: str) -> LlmAnswer | None:
-        import redis
+        from pipeline.redis_client import UNAVAILABLE_ERRORS
 
-        if not self._available():
-            return None
         try:
-            raw = await self._redis.get(cache_key(signature))
-        except (redis.RedisError, OSError) as exc:
-            self._failed("GET", exc)
+            raw = await self._guard.run(lambda: self._redis.get(cache_key(signature)))
+        except UNAVAILABLE_ERRORS:
+            return None  # counted and logged by the guard; a miss
+        except Exception as exc:  # a command error (e.g. WRONGTYPE): a miss, said once per entry
+            log.warning("redis answer cache: GET of %s failed: %s: %s", signature, type(exc).__name__, exc)
             return None
         if raw is None:
             return None
@@ -92,14 +93,15 @@ class RedisAnswerCache:
             return None
 
     async def put(self, signature: str, answer: LlmAnswer) -> None:
-        import redis
+        from pipeline.redis_client import UNAVAILABLE_ERRORS
 
-        if not self._available():
-            return
         try:
-            await self._redis.set(cache_key(signature), answer.model_dump_json(), ex=self._ttl_s)
-        except (redis.RedisError, OSError) as exc:
-            self._failed("SET", exc)
+            await self._guard.run(lambda: self._redis.set(cache_key(signature), answer.model_dump_json(),
+                                                          ex=self._ttl_s))
+        except UNAVAILABLE_ERRORS:
+            pass
+        except Exception as exc:
+            log.warning("redis answer cache: SET of %s failed: %s: %s", signature, type(exc).__name__, exc)
 
     async def close(self) -> None:
         await self._redis.aclose()

@@ -9,6 +9,7 @@ failure becomes an ``LlmOutcome`` without an answer and with the reason, and the
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -22,8 +23,8 @@ from pipeline.classification.answer_cache import LruCache, RedisAnswerCache
 from pipeline.circuit_breaker import CircuitBreaker
 from pipeline.classification.llm_answer import AnswerError, LlmAnswer, parse_completion
 from pipeline.classification.llm_config import LlmPromptConfig
-from pipeline.classification.signature import alert_signature, stable_labels
-from pipeline.settings import ClassificationSettings
+from pipeline.classification.signature import request_signature, stable_labels
+from pipeline.settings import ClassificationSettings, RedisSettings
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,8 @@ class LlmOutcome:
     answer: LlmAnswer | None
     source: AnswerSource | None = None
     problem: str | None = None   # why there is no answer
+    # The answer may raise the rules' priority, never lower it (classification.llm_never_lowers_priority).
+    raise_only: bool = True
 
 
 class _Permanent(Exception):
@@ -43,7 +46,8 @@ class _Permanent(Exception):
 
 
 class LlmClassifier:
-    def __init__(self, settings: ClassificationSettings, prompt: LlmPromptConfig, *, redis_url: str | None,
+    def __init__(self, settings: ClassificationSettings, prompt: LlmPromptConfig, *,
+                 redis_url: RedisSettings | str | None,
                  ignored_labels: tuple[str, ...] = (), transport: httpx.AsyncBaseTransport | None = None,
                  clock: Callable[[], float] = time.monotonic):
         self.settings = settings
@@ -52,6 +56,7 @@ class LlmClassifier:
         self.ignored_labels = tuple(prompt.volatile_labels) + tuple(ignored_labels)
         self.clock = clock
         self.l1 = LruCache(settings.llm_cache_size, settings.llm_cache_ttl_s, clock=clock)
+        # RedisSettings carry the password file and TLS files; a bare URL only what it holds itself.
         self.l2 = RedisAnswerCache(redis_url, settings.llm_cache_ttl_s) if redis_url else None
         self.breaker = CircuitBreaker(settings.llm_breaker_failures, settings.llm_breaker_reset_s)
         self._requests = asyncio.Semaphore(settings.llm_max_concurrency)
@@ -66,24 +71,29 @@ class LlmClassifier:
         )
         self.model_calls = 0
 
-    def signature(self, labels: Mapping[str, str]) -> str:
-        return alert_signature(labels, self.ignored_labels, model=self.settings.llm_model,
-                               prompt=self.prompt.system_prompt)
+    def signature(self, labels: Mapping[str, str], annotations: Mapping[str, str]) -> str:
+        return request_signature(self._request_body(labels, annotations))
 
     async def classify(self, labels: Mapping[str, str], annotations: Mapping[str, str]) -> LlmOutcome:
-        signature = self.signature(labels)
+        outcome = await self._classify(labels, annotations)
+        return dataclasses.replace(outcome, raise_only=self.settings.llm_never_lowers_priority)
+
+    async def _classify(self, labels: Mapping[str, str], annotations: Mapping[str, str]) -> LlmOutcome:
+        # The key is the request itself: alerts share an answer only when the model reads the same.
+        body = self._request_body(labels, annotations)
+        signature = request_signature(body)
         answer = self.l1.get(signature)
         if answer is not None:
             return LlmOutcome(answer, "l1")
         pending = self._pending.get(signature)
         if pending is None:
-            pending = asyncio.create_task(self._lookup(signature, labels, annotations))
+            pending = asyncio.create_task(self._lookup(signature, body))
             self._pending[signature] = pending
             pending.add_done_callback(lambda _t: self._pending.pop(signature, None))
         # shield: one waiting alert being cancelled (rebalance) must not cancel the others' request.
         return await asyncio.shield(pending)
 
-    async def _lookup(self, signature: str, labels: Mapping[str, str], annotations: Mapping[str, str]) -> LlmOutcome:
+    async def _lookup(self, signature: str, body: bytes) -> LlmOutcome:
         if self.l2 is not None:
             answer = await self.l2.get(signature)
             if answer is not None:
@@ -94,7 +104,7 @@ class LlmClassifier:
                               f"{self.breaker.consecutive_failures} consecutive failures")
         try:
             async with asyncio.timeout(self.settings.llm_timeout_s):
-                answer = await self._ask_with_retries(labels, annotations)
+                answer = await self._ask_with_retries(body)
         except asyncio.CancelledError:
             self.breaker.release_probe()  # a cancelled trial must not leave the breaker half-open forever
             raise
@@ -112,8 +122,7 @@ class LlmClassifier:
         log.warning("llm classification failed, rules stand: %s", problem)
         return LlmOutcome(None, problem=problem)
 
-    async def _ask_with_retries(self, labels: Mapping[str, str], annotations: Mapping[str, str]) -> LlmAnswer:
-        body = self._request_body(labels, annotations)
+    async def _ask_with_retries(self, body: bytes) -> LlmAnswer:
         delay = self.settings.llm_retry_backoff_s
         for attempt in range(self.settings.llm_retries + 1):
             try:
@@ -135,8 +144,8 @@ class LlmClassifier:
         raise AssertionError("unreachable: the loop returns or raises")
 
     def _request_body(self, labels: Mapping[str, str], annotations: Mapping[str, str]) -> bytes:
-        # The model sees exactly the labels the cache key covers, so a cached answer fits every
-        # alert that shares the key.
+        # The cache key is a digest of these bytes (pipeline.classification.signature): deterministic
+        # (sorted keys), so the same question always gives the same key.
         alert = {
             "labels": stable_labels(labels, self.ignored_labels),
             "annotations": {k: annotations[k] for k in self.prompt.annotations if annotations.get(k)},

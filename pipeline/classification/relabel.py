@@ -5,8 +5,10 @@ matchers, evaluated against the labels as they are at that point). Actions:
 
 - ``add``: set ``label`` to ``value`` when the label is missing (``overwrite: true`` always sets it),
 - ``replace``: join ``source_labels`` with ``separator``, match the anchored Go ``regex`` and write
-  ``replacement`` (``$1``, ``${1}`` expand; ``$$`` is a dollar) into ``target``; no match, no change; an empty result
-  removes the target (an empty label is no label in Alertmanager),
+  ``replacement`` into ``target``, expanded as Go's ``Regexp.ExpandString`` does (``$1``, ``${1}``,
+  ``$name``, ``${name}``; ``$$`` is a dollar; ``$1x`` names group ``1x``, so write ``${1}x``); a reference
+  to a group the regex does not have is refused at load; no match, no change; an empty result removes
+  the target (an empty label is no label in Alertmanager),
 - ``drop_label``: remove ``labels`` (names) and every label whose name matches ``regex``,
 - ``map``: replace the value of ``label`` found in ``values`` (e.g. crit → critical); others stay,
 - ``copy``: copy ``source`` to ``target`` when the source is present (``overwrite: false`` keeps an
@@ -19,7 +21,6 @@ alerts that differ only in a dropped label merge into one.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Literal
@@ -27,18 +28,17 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from pipeline.classification.matching import MatcherList
-from pipeline.matchers import MatcherError, translate_go_regex
+from pipeline.regex import GoRegexp, RegexError, compile_regexp
 
 LABEL_NAME = r"^[a-zA-Z_][a-zA-Z0-9_]*$"
 LabelName = Annotated[str, Field(pattern=LABEL_NAME)]
-# $1, ${1}; $$ is a literal dollar (Go's regexp.Expand). ${name} is refused when the rule is loaded.
-_EXPANSION = re.compile(r"\$(\$|\{(\w+)\}|(\d+))")
 
 
-def _compile_go(pattern: str) -> re.Pattern[str]:
+def _compile_go(pattern: str, captures: bool = False) -> GoRegexp:
+    """Anchored as Prometheus' relabel regexes are (``^(?:regex)$``, the text concatenated)."""
     try:
-        return re.compile(rf"\A(?:{translate_go_regex(pattern)})\Z")
-    except MatcherError as exc:
+        return compile_regexp(pattern, anchored=True, captures=captures)
+    except RegexError as exc:
         raise ValueError(f"invalid regex {pattern!r}: {exc}") from None
 
 
@@ -69,7 +69,7 @@ class ReplaceLabel(_Rule):
     regex: str = "(.*)"
     target: LabelName
     replacement: str = "$1"
-    _compiled: re.Pattern[str] = PrivateAttr()
+    _compiled: GoRegexp = PrivateAttr()
 
     @field_validator("regex")
     @classmethod
@@ -79,44 +79,33 @@ class ReplaceLabel(_Rule):
 
     @model_validator(mode="after")
     def _groups_exist(self) -> ReplaceLabel:
-        compiled = _compile_go(self.regex)
-        for found in _EXPANSION.finditer(self.replacement):
-            name = found.group(2) or found.group(3)
-            if name is None:
-                continue
-            if not name.isdigit():
-                # The Go-to-Python translation numbers named groups but drops their names.
-                raise ValueError(f"replacement {self.replacement!r}: refer to groups by number "
-                                 f"(${{1}}, $2), not by name (${name})")
-            if int(name) > compiled.groups:
-                raise ValueError(f"replacement {self.replacement!r} refers to ${name}, "
-                                 f"which the regex {self.regex!r} does not capture")
+        compiled = _compile_go(self.regex, captures=True)
+        for name in compiled.references(self.replacement):
+            digits = len(name) - len(name.lstrip("0123456789"))
+            hint = f" (a reference runs on over letters and digits: write ${{{name[:digits]}}}{name[digits:]})" \
+                if 0 < digits < len(name) else ""
+            raise ValueError(f"replacement {self.replacement!r} refers to ${{{name}}}, which the regex "
+                             f"{self.regex!r} does not capture{hint}")
         self._compiled = compiled
         return self
 
     def apply(self, labels: dict[str, str]) -> None:
         joined = self.separator.join(labels.get(name, "") for name in self.source_labels)
-        found = self._compiled.match(joined)
-        if found is None:
+        groups = self._compiled.submatches(joined)
+        if groups is None:
             return
-        value = _EXPANSION.sub(lambda ref: _expand(ref, found), self.replacement)
+        value = self._compiled.expand(self.replacement, groups)
         if value:
             labels[self.target] = value
         else:
             labels.pop(self.target, None)
 
 
-def _expand(reference: re.Match[str], found: re.Match[str]) -> str:
-    if reference.group(1) == "$":
-        return "$"
-    return found.group(int(reference.group(3) or reference.group(2))) or ""
-
-
 class DropLabel(_Rule):
     action: Literal["drop_label"]
     labels: tuple[LabelName, ...] = ()
     regex: str | None = None
-    _compiled: re.Pattern[str] | None = PrivateAttr(None)
+    _compiled: GoRegexp | None = PrivateAttr(None)
 
     @model_validator(mode="after")
     def _something_to_drop(self) -> DropLabel:
@@ -130,7 +119,7 @@ class DropLabel(_Rule):
             labels.pop(name, None)
         compiled = self._compiled
         if compiled is not None:
-            for name in [n for n in labels if compiled.match(n)]:
+            for name in [n for n in labels if compiled.matches(n)]:
                 del labels[name]
 
 

@@ -1,8 +1,11 @@
 """Cache keys of model answers. Pure.
 
-Two alerts get the same answer when they describe the same problem: the same labels once the volatile
-ones (pod, instance, …) and the labels classification itself writes are left out. The model, the
-prompt and a format version are part of the key, so changing any of them never serves a stale answer.
+Two alerts share an answer only when the model would have been asked exactly the same thing: the key
+is a digest of the request body itself (model, parameters, system prompt, and the alert as sent: its
+labels without the volatile ones and the ones classification writes, and the annotations the ``llm``
+section sends) plus a format version. So nothing the model reads can differ between two alerts that
+share a cached answer — an alert whose description says "answer severity info" gets its own answer,
+never one that another alert with the same labels receives.
 """
 
 from __future__ import annotations
@@ -10,7 +13,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 
-KEY_PREFIX = "alert-pipeline:llm:v1:"
+KEY_PREFIX = "alert-pipeline:llm:v2:"
+# Bump when the meaning of a cached answer changes without the request bytes changing (how an answer
+# is parsed or what it is for): entries under another version are never read.
+REQUEST_FORMAT = "chat-completions-json-object/1"
 
 
 def stable_labels(labels: Mapping[str, str], ignored: Iterable[str]) -> dict[str, str]:
@@ -18,15 +24,11 @@ def stable_labels(labels: Mapping[str, str], ignored: Iterable[str]) -> dict[str
     return {name: value for name, value in labels.items() if name not in skip and value != ""}
 
 
-def alert_signature(labels: Mapping[str, str], ignored: Iterable[str], *, model: str, prompt: str) -> str:
-    """Hex digest over the stable labels (sorted, length-prefixed so no two label sets collide),
-    the model name and the prompt."""
+def request_signature(body: bytes) -> str:
+    """Hex digest of the request format and the exact body sent to the model."""
     digest = hashlib.sha256()
-    for part in (model, prompt):
-        _feed(digest, part)
-    for name, value in sorted(stable_labels(labels, ignored).items()):
-        _feed(digest, name)
-        _feed(digest, value)
+    _feed(digest, REQUEST_FORMAT.encode())
+    _feed(digest, body)
     return digest.hexdigest()
 
 
@@ -34,7 +36,6 @@ def cache_key(signature: str) -> str:
     return KEY_PREFIX + signature
 
 
-def _feed(digest, text: str) -> None:
-    data = text.encode("utf-8", "surrogatepass")
-    digest.update(len(data).to_bytes(8, "big"))
+def _feed(digest, data: bytes) -> None:
+    digest.update(len(data).to_bytes(8, "big"))  # length-prefixed: no two inputs run together
     digest.update(data)

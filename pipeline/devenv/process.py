@@ -14,6 +14,16 @@ class DevEnvError(RuntimeError):
     """A local service cannot be set up or started; the message says how to fix it."""
 
 
+def write_private(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data``, readable by the owner only (mode 0600 from creation on)."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
+    os.replace(tmp, path)
+
+
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.settimeout(0.3)

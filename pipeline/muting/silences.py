@@ -45,10 +45,10 @@ from pipeline.matchers import (
     Matchers,
     MatchType,
     go_quote,
-    translate_go_regex,
 )
 from pipeline.models import Matcher as MatcherModel
 from pipeline.models import Silence, replace
+from pipeline.regex import RegexError, compile_regexp
 
 __all__ = [
     "DEFAULT_RETENTION",
@@ -129,9 +129,9 @@ def _compile_one(m: MatcherModel) -> Matcher:
     try:
         # ValidateMatcher compiles the pattern on its own (regexp.Compile(pattern)), so a value
         # like `a)|(b`, which compiles once anchored as "^(?:a)|(b)$", is still refused.
-        translate_go_regex(m.value)
+        compile_regexp(m.value)
         return Matcher(m.name, kind, m.value)
-    except MatcherError as exc:
+    except (MatcherError, RegexError) as exc:
         raise MatcherError(f"invalid regular expression {go_quote(m.value)}: {exc}") from None
 
 

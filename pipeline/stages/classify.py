@@ -52,7 +52,7 @@ class AlertClassifier:
             names = rules.classification.labels
             written = tuple(n for n in (names.priority, names.category, names.team, names.auto_incident) if n)
             llm = LlmClassifier(settings.classification, rules.llm, ignored_labels=written,
-                                redis_url=settings.redis.url if settings.classification.llm_redis_cache else None)
+                                redis_url=settings.redis if settings.classification.llm_redis_cache else None)
         return cls(rules, llm, Enricher(rules.workflows) if rules.workflows else None)
 
     @property

@@ -104,19 +104,21 @@ class SinkProcessor(Processor):
 
     def _build(self) -> Deliverer:
         import httpx
-        import redis.asyncio as aioredis
 
         from connectors.base import DeliveryContext
         from connectors.http import AiohttpSender
+        from pipeline.redis_client import RedisGuard, connect
         from pipeline.stages.sink_stores import RedisLedger, RedisThreadStore
 
         sink = self.settings.sink
         # The CA bundle httpx used (certifi), loaded once for every sender (~30 ms per load).
         tls = httpx.create_ssl_context()
         per_worker = min(sink.http_max_connections, HTTP_CONNECTIONS_PER_WORKER)
-        client = self._redis = aioredis.from_url(self.settings.redis.url)
+        client = self._redis = connect(self.settings.redis, client_name="alert-pipeline-sink")
+        guard = RedisGuard("sink", self.settings.redis, wait=True, what_it_means=(
+            "Deliveries wait for it (the ledger is what keeps them exactly-once); records stay unacknowledged"))
         prefix = self.settings.topics.prefix
-        threads = RedisThreadStore(client, prefix, sink.thread_ttl_s)
+        threads = RedisThreadStore(client, prefix, sink.thread_ttl_s, guard=guard)
         external_url = getattr(getattr(self.settings, "group", None), "external_url", "")
 
         def context() -> DeliveryContext:
@@ -128,7 +130,7 @@ class SinkProcessor(Processor):
                                    external_url=external_url)
 
         return Deliverer(settings=sink, policy=self.policy,
-                         ledger_store=RedisLedger(client, prefix, sink.ledger_ttl_s),
+                         ledger_store=RedisLedger(client, prefix, sink.ledger_ttl_s, guard=guard),
                          output=_PortOutput(self), context=context, dead_letter_topic=self._dead_letter_topic)
 
     async def process(self, record: Record, state, now):  # type: ignore[override]

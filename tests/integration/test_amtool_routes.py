@@ -2,7 +2,8 @@
 
 * ``amtool config routes test`` and our ``routes_test`` give the same receivers for a rich routing
   tree (nested routes, continue, match/match_re/matchers mixed, group_by ``...``) and many label sets;
-* Go's RE2 and our translation agree on which values a regex matcher accepts;
+* Go's regexp and ours (RE2) agree on which values a regex matcher accepts, and refuse the same
+  patterns with the same message;
 * ``amtool check-config`` accepts every configuration our loader accepts here, and refuses the ones
   it refuses (every case of tests/unit/config/test_validation.py, plus matcher syntax cases).
 """
@@ -14,6 +15,7 @@ import subprocess
 import textwrap
 from pathlib import Path
 
+import orjson
 import pytest
 
 from pipeline.amconfig import ConfigError, load_config, parse_config, routes_test
@@ -225,6 +227,13 @@ REGEX_CASES = [
     (r"[^\pL]", ["1", "a"]),
     (r"(?i)\p{Lu}", ["a", "1"]),
     (r"\pC", ["\u200b", "a"]),
+    (r"\p{Greek}+", ["αβγ", "abc"]),
+    (r"(?i)\p{Greek}", ["Ω", "a"]),
+    (".*", ["", "a b", "a\nb"]),            # the shortcuts of pipeline.regex
+    (".+", ["x", "", "\n"]),
+    ("critical|warning|", ["warning", "", "Critical", "critical|warning"]),
+    ("é|ü", ["ü", "u"]),
+    (r"\Q\C\E", ["\\C", "C"]),
 ]
 
 
@@ -258,6 +267,28 @@ def test_regex_verdicts_match_go(amtool, regex_config_file, index, pattern, valu
         assert ours == amtool_routes(amtool, regex_config_file, labels), (pattern, value)
         verdicts.add(ours)
     assert verdicts == {f"hit{index}", "miss"} or pattern in ALWAYS_ONE_VERDICT, verdicts
+
+
+# Patterns Go refuses, each for its own reason; ours must refuse them with Go's very message.
+REFUSED_REGEXES = [
+    "(c", "a)b", "[a", "[]", "[^]", "a**", "x{2}{3}", "a++", "*", "(*UTF)", "x{1001}", "a{2,1}", "(a{500}){3}",
+    "(x{1000}){2}", "[z-a]", "[[:foo:]]", r"\1", r"\8", r"\e", r"\Z", r"\G", r"\cA", r"\u0041", r"\Ee",
+    r"\x{110000}", r"\x{zz}", r"\xz", r"\p{", r"\p", r"\pX", r"\p{Cn}", "(?=x)", "(?!x)", "(?<=x)", "(?<n>x)",
+    "(?>x)", "(?P=n)", "(?P>n)", "(?#c)", "(?|a)", "(?-)", "(?i-)", "(?i", "(?P<>x)", "(?P<a", "(?P<é>x)",
+    r"a\C", r"[\C]", r"\Qab", "\\",
+]
+
+
+@pytest.mark.parametrize("pattern", REFUSED_REGEXES)
+def test_refused_regexes_say_what_go_says(amtool, tmp_path, pattern):
+    text = "route:\n  receiver: x\n  routes:\n  - match_re:\n      l: " + orjson.dumps(pattern).decode() + \
+        "\nreceivers: [{name: x}]\n"
+    path = tmp_path / "am.yml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, str(path))
+    result = amtool_check(amtool, path)
+    assert f"FAILED: {caught.value.reason}\n" in result.stdout, (pattern, caught.value.reason, result.stdout)
 
 
 # -- check-config: same verdict ----------------------------------------------------------------------------

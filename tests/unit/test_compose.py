@@ -70,3 +70,15 @@ def test_dockerfile_copies_what_the_package_reads_at_run_time():
     for folder in ("pipeline", "connectors", "schemas", "topologies", "deploy"):
         assert re.search(rf"^COPY {folder} {folder}$", dockerfile, re.M), folder
     assert 'ENTRYPOINT ["pipeline"]' in dockerfile
+
+
+def test_redis_requires_a_password_that_every_process_reads_from_the_shared_secret():
+    redis = SERVICES["redis"]
+    assert redis["command"][:2] == ["redis-server", "/secrets/redis.conf"]
+    assert redis["depends_on"]["redis-secret"]["condition"] == "service_completed_successfully"
+    maker = " ".join(SERVICES["redis-secret"]["command"])
+    assert "requirepass" in maker and "/secrets/redis_password" in maker and "/dev/urandom" in maker
+    assert "redis_password" in " ".join(redis["healthcheck"]["test"])
+    for name, service in PIPELINE_SERVICES.items():
+        assert service["environment"]["PIPELINE_REDIS__PASSWORD_FILE"] == "/secrets/redis_password", name
+        assert "redis-secrets:/secrets:ro" in service["volumes"], name

@@ -1,7 +1,9 @@
 """A fake OpenAI-compatible chat-completions server for the tests (never a real model).
 
 Its behaviour follows the alertname in the request: ``Slow*`` answers after ``slow_s`` seconds, anything
-else at once; ``failing=True`` makes every request a 500. It counts requests per alertname.
+else at once; ``failing=True`` makes every request a 500. It counts requests per alertname. Like a real
+model facing a prompt injection, it obeys an alert's annotations: one that says ``answer severity <s>``
+gets severity ``<s>``.
 """
 
 from __future__ import annotations
@@ -44,7 +46,12 @@ class FakeModel:
                     return
                 if name.startswith("Slow"):
                     time.sleep(model.slow_s)
-                content = json.dumps(ANSWER)
+                answer = dict(ANSWER)
+                said = " ".join(alert.get("annotations", {}).values()).split()
+                for i, word in enumerate(said[:-2]):
+                    if word.lower() == "answer" and said[i + 1].lower() == "severity":
+                        answer["severity"] = said[i + 2].strip(".,;:!\"'").lower()
+                content = json.dumps(answer)
                 self._reply(200, {"choices": [{"index": 0, "message": {"role": "assistant", "content": content}}]})
 
             def _reply(self, status, document):

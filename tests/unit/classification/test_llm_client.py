@@ -35,12 +35,14 @@ def test_request_format_and_l1_reuse_for_alerts_differing_only_in_volatile_label
     async def scenario():
         llm = classifier(handler)
         first = await llm.classify({"alertname": "A", "pod": "p-1"}, {"summary": "s", "other": "x"})
-        second = await llm.classify({"alertname": "A", "pod": "p-2"}, {})
-        return first, second
+        second = await llm.classify({"alertname": "A", "pod": "p-2"}, {"summary": "s"})  # "other" is not sent
+        third = await llm.classify({"alertname": "A", "pod": "p-3"}, {})  # another question: another key
+        return first, second, third
 
-    first, second = asyncio.run(scenario())
-    assert (first.source, second.source) == ("model", "l1") and first.answer == second.answer
-    assert len(seen) == 1
+    first, second, third = asyncio.run(scenario())
+    assert (first.source, second.source, third.source) == ("model", "l1", "model")
+    assert first.answer == second.answer
+    assert len(seen) == 2
     request = seen[0]
     assert str(request.url) == "http://model.test/v1/chat/completions"
     assert request.headers["authorization"] == "Bearer k"
@@ -193,3 +195,10 @@ def test_in_flight_runner_survives_a_failing_job():
 
     asyncio.run(scenario())
     assert delivered == ["ok"]
+
+
+def test_the_outcome_carries_the_raise_only_setting():
+    guarded = asyncio.run(classifier(lambda r: completion()).classify({"alertname": "A"}, {}))
+    unguarded = asyncio.run(classifier(lambda r: completion(), llm_never_lowers_priority=False)
+                            .classify({"alertname": "A"}, {}))
+    assert guarded.raise_only is True and unguarded.raise_only is False

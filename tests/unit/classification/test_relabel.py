@@ -86,8 +86,10 @@ def test_rules_run_in_order_and_if_sees_the_labels_as_they_are_then():
      "does not capture"),
     ("relabel: [{action: replace, source_labels: [a], regex: '(?=x)', target: b}]", "invalid regex"),
     ("relabel: [{action: drop_label}]", "needs `labels`"),
-    ("relabel: [{action: replace, source_labels: [a], regex: '(?P<x>a)', target: b, replacement: '${x}'}]",
-     "by number"),
+    ("relabel: [{action: replace, source_labels: [a], regex: '(?P<x>a)', target: b, replacement: '${y}'}]",
+     "refers to ${y}, which the regex '(?P<x>a)' does not capture"),
+    ("relabel: [{action: replace, source_labels: [a], regex: '(a)', target: b, replacement: '$1x'}]",
+     "write ${1}x"),  # Go reads $1x as the group named 1x
     ("relabel: [{action: keep, match: ['a=~\"[\"']}]", "relabel.0.keep.match"),
     ("relabel: [{action: map, label: a, values: {}}]", "relabel.0.map.values"),
 ])
@@ -95,6 +97,14 @@ def test_invalid_rules_are_refused_at_start_up_with_the_rule_index(text, fragmen
     with pytest.raises(ClassificationFileError) as caught:
         rules(text)
     assert fragment in str(caught.value)
+
+
+def test_replacement_names_groups_as_go_does():
+    r = rules("""relabel:
+  - {action: replace, source_labels: [instance], regex: '(?P<host>[^:]+):(?P<port>\\d+)', target: where,
+     replacement: '$host/${port}x/$$'}
+""")
+    assert relabel({"instance": "db1:9100"}, r)["where"] == "db1/9100x/$"
 
 
 NOW = datetime(2024, 5, 1, 12, tzinfo=timezone.utc)
