@@ -38,6 +38,8 @@ from starlette.routing import Route
 
 from pipeline import __version__, wire
 from pipeline.amconfig import AlertmanagerConfig
+from pipeline.api.errors import ApiError
+from pipeline.api.errors import json_response as _json
 from pipeline.api.view import AlertStatus, ApiView
 from pipeline.matchers import Matcher, MatcherError, Matchers, MatchType, parse_matcher
 from pipeline.models import Alert, Silence
@@ -176,23 +178,6 @@ def _alert_cmp(a: Alert, b: Alert) -> int:
 
 
 # --- query parameters ----------------------------------------------------------------------------
-
-class ApiError(Exception):
-    """An answer other than 200: Alertmanager's body (a JSON string, an object, or none)."""
-
-    def __init__(self, status: int, body: Any = None, headers: dict[str, str] | None = None) -> None:
-        super().__init__(body)
-        self.status, self.body, self.headers = status, body, headers or {}
-
-    def response(self) -> Response:
-        if self.body is None:
-            return Response(status_code=self.status, headers=self.headers)
-        return _json(self.body, self.status, self.headers)
-
-
-def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(data), status_code=status, media_type="application/json", headers=headers)
-
 
 def bool_param(query: Any, name: str, default: bool = True) -> bool:
     """go-openapi's boolean query parameter: the last value; empty or absent is the default."""

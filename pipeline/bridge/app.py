@@ -26,6 +26,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from pipeline import wire
+from pipeline.api.errors import ApiError
 from pipeline.bridge import metrics
 from pipeline.bridge.auth import check_auth
 from pipeline.bridge.openapi import OPENAPI_PATH
@@ -50,15 +51,9 @@ class AlertWriter(Protocol):
     def broker_reachable(self, timeout: float = 2.0) -> bool: ...
 
 
-class ApiError(Exception):
-    def __init__(self, status: int, error: str, detail: str, headers: dict[str, str] | None = None):
-        super().__init__(detail)
-        self.status, self.error, self.detail, self.headers = status, error, detail, headers or {}
-
-
 def error_response(status: int, error: str, detail: str, headers: dict[str, str] | None = None,
-                   **extra: Any) -> JSONResponse:
-    return JSONResponse({"error": error, "detail": detail, **extra}, status_code=status, headers=headers)
+                   **extra: Any) -> Response:
+    return ApiError.problem(status, error, detail, headers, **extra).response()
 
 
 @dataclass
@@ -93,7 +88,7 @@ class Bridge:
         try:
             response = await self._ingest(source, request)
         except ApiError as exc:
-            response = error_response(exc.status, exc.error, exc.detail, exc.headers)
+            response = exc.response()
         metrics.REQUESTS.labels(source.name, str(response.status_code)).inc()
         metrics.REQUEST_SECONDS.labels(source.name).observe(time.perf_counter() - started)
         return response
@@ -104,15 +99,15 @@ class Bridge:
         auth = check_auth(source.auth, request.headers, body, time.time())
         if not auth.ok:
             headers = {"WWW-Authenticate": auth.www_authenticate} if auth.www_authenticate else None
-            raise ApiError(auth.status, "unauthorized" if auth.status == 401 else "forbidden", auth.reason, headers)
+            raise ApiError.problem(auth.status, "unauthorized" if auth.status == 401 else "forbidden", auth.reason, headers)
         allowed, retry_after = self.limiters.try_acquire(source.name, now=time.monotonic())
         if not allowed:
-            raise ApiError(429, "rate_limited", f"source {source.name!r} is over its rate limit",
+            raise ApiError.problem(429, "rate_limited", f"source {source.name!r} is over its rate limit",
                            {"Retry-After": str(int(retry_after))})
         try:
             payload = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
-            raise ApiError(400, "bad_request", f"request body is not valid JSON: {exc}") from None
+            raise ApiError.problem(400, "bad_request", f"request body is not valid JSON: {exc}") from None
         if hasattr(FORMATS[source.type], "parse_records"):
             # Fast path (Alertmanager API v2 and webhook): straight from the decoded JSON to record
             # bytes, with the same rules, messages and bytes as the model path (pipeline.ingest.records).
@@ -136,7 +131,7 @@ class Bridge:
     @staticmethod
     def _check_count(source: Source, total: int) -> None:
         if total > source.limits.max_alerts:
-            raise ApiError(413, "payload_too_large",
+            raise ApiError.problem(413, "payload_too_large",
                            f"{total} alerts in one request; source {source.name!r} accepts at most "
                            f"{source.limits.max_alerts}")
 
@@ -166,18 +161,18 @@ class Bridge:
         media_type = content_type.split(";", 1)[0].strip().lower()
         if media_type in JSON_MEDIA_TYPES or media_type.endswith("+json"):
             return
-        raise ApiError(415, "unsupported_media_type", f"Content-Type {media_type!r} is not JSON; send application/json")
+        raise ApiError.problem(415, "unsupported_media_type", f"Content-Type {media_type!r} is not JSON; send application/json")
 
     @staticmethod
     async def _read_body(request: Request, limit: int) -> bytes:
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            raise ApiError(413, "payload_too_large", f"body of {declared} bytes exceeds the source's limit of {limit}")
+            raise ApiError.problem(413, "payload_too_large", f"body of {declared} bytes exceeds the source's limit of {limit}")
         chunks, size = [], 0
         async for chunk in request.stream():  # bounded read: a lying or absent Content-Length cannot balloon memory
             size += len(chunk)
             if size > limit:
-                raise ApiError(413, "payload_too_large", f"body exceeds the source's limit of {limit} bytes")
+                raise ApiError.problem(413, "payload_too_large", f"body exceeds the source's limit of {limit} bytes")
             chunks.append(chunk)
         return b"".join(chunks)
 
@@ -192,7 +187,7 @@ class Bridge:
             return parse(payload, source=source.name, received_at=datetime.now(timezone.utc),
                          resolve_timeout=source.resolve_timeout or self.config.resolve_timeout, **options)
         except PayloadError as exc:
-            raise ApiError(exc.status, "bad_request" if exc.status == 400 else "unprocessable", exc.message) from None
+            raise ApiError.problem(exc.status, "bad_request" if exc.status == 400 else "unprocessable", exc.message) from None
 
     async def _write(self, source: Source, keys: list[bytes | None], values: list[bytes]) -> None:
         try:
@@ -201,7 +196,7 @@ class Bridge:
             metrics.PRODUCE_FAILURES.labels(source.name).inc()
             log.warning("source %s: %d alerts not acknowledged: %s", source.name, len(values), exc)
             # Some alerts of the request may be stored; a retry is safe (dedup merges duplicates).
-            raise ApiError(503, "unavailable", f"not every alert was stored: {exc}; retry the request",
+            raise ApiError.problem(503, "unavailable", f"not every alert was stored: {exc}; retry the request",
                            {"Retry-After": str(self.config.retry_after_s)}) from None
 
     # -- operations ---------------------------------------------------------------------------
