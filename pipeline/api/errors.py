@@ -47,3 +47,10 @@ class ApiError(Exception):
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     """A JSON answer encoded with orjson (what every endpoint here answers with)."""
     return Response(orjson.dumps(data), status_code=status, media_type="application/json", headers=headers)
+
+
+async def handle_api_error(_request: object, exc: Exception) -> Response:
+    """Starlette exception handler: an endpoint may raise :class:`ApiError` (``exception_handlers=
+    {ApiError: handle_api_error}``), e.g. from :func:`pipeline.web.access.require_role`."""
+    assert isinstance(exc, ApiError)
+    return exc.response()

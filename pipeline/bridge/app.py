@@ -1,7 +1,8 @@
 """The HTTP ingest bridge as an ASGI app: each configured source is one endpoint.
 
-A request passes, in order: route (404/405) → media type (415) → body size (413) → auth (401/403)
-→ rate limit (429) → JSON and format parsing (400/422) → alert count (413) → a durable write of every
+A request passes, in order: the access layer (pipeline.web.access: web authentication and the
+``ingest`` role, 401/403) → route (404/405) → media type (415) → body size (413) → the source's own
+auth (401/403) → rate limit (429) → JSON and format parsing (400/422) → alert count (413) → a durable write of every
 valid alert (503 if the broker does not acknowledge in time) → 200, or 400 listing the invalid alerts
 of a partly valid batch (the valid ones are written, exactly as Alertmanager answers).
 The bridge keeps no state between requests, so replicas scale behind any load balancer.
@@ -14,6 +15,7 @@ import logging
 import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
@@ -24,9 +26,10 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
 from pipeline import wire
-from pipeline.api.errors import ApiError
+from pipeline.api.errors import ApiError, handle_api_error
 from pipeline.bridge import metrics
 from pipeline.bridge.auth import check_auth
 from pipeline.bridge.openapi import OPENAPI_PATH
@@ -36,6 +39,8 @@ from pipeline.ingest.errors import AlertProblem, PayloadError, multi_error_text
 from pipeline.ingest.formats.alertmanager_alert import record_too_large
 from pipeline.ingest.formats import FORMATS, GenericMapping
 from pipeline.runtime.producer import OutgoingRecord, ProduceError
+from pipeline.web.access import AccessMiddleware, AccessPolicy, Authenticator, Requirement
+from pipeline.web.config import Role
 
 log = logging.getLogger(__name__)
 
@@ -221,17 +226,25 @@ class Bridge:
         return Response(orjson.dumps(openapi_document()), media_type="application/json")
 
     def routes(self) -> list[Route]:
+        return [route for route, _ in self.protected_routes()]
+
+    def protected_routes(self) -> list[tuple[Route, Requirement]]:
+        """Every route with the role it needs (pipeline.web.access): operations need ``read`` (the
+        liveness probe is public through ``web.public_paths``), each source's path ``ingest`` with the
+        source's own authentication noted."""
+        read = Requirement(Role.READ)
         routes = [
-            Route("/healthz", self.healthz, methods=["GET"]),
-            Route("/readyz", self.readyz, methods=["GET"]),
-            Route("/metrics", self.metrics, methods=["GET"]),
-            Route("/openapi.yaml", self.openapi, methods=["GET"]),
-            Route("/openapi.json", self.openapi_json, methods=["GET"]),
+            (Route("/healthz", self.healthz, methods=["GET"]), read),
+            (Route("/readyz", self.readyz, methods=["GET"]), read),
+            (Route("/metrics", self.metrics, methods=["GET"]), read),
+            (Route("/openapi.yaml", self.openapi, methods=["GET"]), read),
+            (Route("/openapi.json", self.openapi_json, methods=["GET"]), read),
         ]
         for source in self.config.sources.all():
             if source.enabled:
                 methods = ["POST", "PUT"] if source.type == "grafana" else ["POST"]
-                routes.append(Route(source.path, self.ingest, methods=methods))
+                routes.append((Route(source.path, self.ingest, methods=methods),
+                               Requirement(Role.INGEST, source_auth=source.auth.type)))
         return routes
 
 
@@ -253,12 +266,21 @@ async def _unexpected_error(request: Request, exc: Exception) -> Response:
     return error_response(500, "internal_error", "unexpected error; retry the request")
 
 
-def build_app(bridge: Bridge, on_shutdown=None, api=None) -> Starlette:
+def build_app(bridge: Bridge, on_shutdown=None, api=None, *, authenticator: Authenticator | None = None,
+              public_paths: Iterable[str] = ("/healthz",), max_body_bytes: int = 1 << 20) -> ASGIApp:
     """``api``: the Alertmanager API v2 read/silence side (pipeline.api.handlers.AlertmanagerApi), if any;
-    its view follows Kafka for the app's lifetime and gates /readyz."""
-    routes = bridge.routes()
+    its view follows Kafka for the app's lifetime and gates /readyz.
+
+    Every route is declared with its role and served behind :class:`~pipeline.web.access.AccessMiddleware`
+    (``authenticator``: the web configuration's credentials; none: every caller has every role)."""
+    policy = AccessPolicy()
+    protected = bridge.protected_routes()
     if api is not None:
-        routes = [Route("/readyz", api.wrap_readyz(bridge.readyz), methods=["GET"]), *routes, *api.routes()]
+        readyz = [(Route("/readyz", api.wrap_readyz(bridge.readyz), methods=["GET"]), Requirement(Role.READ))]
+        protected = [*readyz, *[(r, q) for r, q in protected if r.path != "/readyz"], *api.protected_routes()]
+    for route, requirement in protected:
+        policy.protect(route, requirement)
+    authenticator = authenticator or Authenticator()
 
     @asynccontextmanager
     async def lifespan(_app):
@@ -267,8 +289,11 @@ def build_app(bridge: Bridge, on_shutdown=None, api=None) -> Starlette:
         yield
         if api is not None:
             api.stop()
+        authenticator.close()
         if on_shutdown is not None:
             on_shutdown()
 
-    return Starlette(routes=routes, lifespan=lifespan,
-                     exception_handlers={HTTPException: _http_error, Exception: _unexpected_error})
+    app = Starlette(routes=policy.routes, lifespan=lifespan,
+                    exception_handlers={ApiError: handle_api_error, HTTPException: _http_error,
+                                        Exception: _unexpected_error})
+    return AccessMiddleware(app, policy, authenticator, public_paths=public_paths, max_body_bytes=max_body_bytes)
