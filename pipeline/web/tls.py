@@ -64,10 +64,12 @@ def build_context(files: TlsFiles) -> ssl.SSLContext:
         context.set_ciphers(":".join(_openssl_cipher_names(settings.cipher_suites)))
     if settings.curve_preferences:
         context.set_ecdh_curve(GO_CURVES[settings.curve_preferences[0]])
+    for key, path in (("cert_file", files.cert_file), ("key_file", files.key_file),
+                      ("client_ca_file", files.client_ca_file)):
+        if path is not None and not path.is_file():
+            raise WebConfigError(f"tls_server_config.{key}: {path}: no such file")
     try:
         context.load_cert_chain(str(files.cert_file), str(files.key_file))
-    except FileNotFoundError as exc:
-        raise WebConfigError(f"tls_server_config: {exc.filename}: no such file") from None
     except (OSError, ssl.SSLError) as exc:
         raise WebConfigError(f"tls_server_config: failed to load the certificate {files.cert_file} and key "
                              f"{files.key_file}: {exc}") from None
