@@ -6,11 +6,13 @@ plain JSON string as the body of a 400/404 answer from a handler, and go-openapi
 ``{"code", "message"}`` object for a request that fails the OpenAPI validation (422, or 400 for an
 unparseable body). So ``amtool`` works against the bridge unchanged.
 
+``config.original`` in ``/status`` is the configuration as Alertmanager 0.25 re-marshals it, every
+secret shown as ``<secret>`` (pipeline.amconfig.marshal), never the file's text.
+
 Deliberate differences (each also in the README):
 
 * ``DELETE /silence/{id}`` of an unknown id answers 404 (0.25 answers 500 "silence not found", a bug
   fixed in later releases, which answer 404).
-* ``config.original`` in ``/status`` is the configuration file's text, not Go's re-marshalled form.
 * A write (POST/DELETE of a silence) is answered only once the broker acknowledged it (acks=all)
   *and* this process's view has read it back, so a query right after sees it; if either takes longer
   than the bound, 503 with ``Retry-After``.
@@ -39,6 +41,7 @@ from starlette.routing import Route
 
 from pipeline import __version__, wire
 from pipeline.amconfig import AlertmanagerConfig
+from pipeline.amconfig.marshal import status_yaml
 from pipeline.api.errors import ApiError
 from pipeline.api.errors import json_response as _json
 from pipeline.api.view import AlertStatus, ApiView
@@ -648,6 +651,7 @@ def create_api(settings: Any, writer: Any, config: AlertmanagerConfig | None = N
     from pipeline.runtime.follower import TopicFollower
 
     path = Path(settings.alertmanager_config)
+    text = path.read_text(encoding="utf-8")
     config = config or load_alertmanager_config(path)
     view = ApiView(config)
 
@@ -659,7 +663,7 @@ def create_api(settings: Any, writer: Any, config: AlertmanagerConfig | None = N
                              on_caught_up=caught_up)
     timeout = write_timeout_s if write_timeout_s is not None else settings.bridge.ack_timeout_s
     return AlertmanagerApi(
-        view, writer, settings.topic("silences"), config_text=path.read_text(encoding="utf-8"),
+        view, writer, settings.topic("silences"), config_text=status_yaml(config, text, path.parent),
         write_timeout_s=timeout, retry_after_s=settings.bridge.retry_after_s,
         on_start=follower.start, on_stop=follower.stop, not_ready_reason=lambda: follower.error,
         get_concurrency=settings.web.get_concurrency, read_threads=settings.web.read_threads,
