@@ -248,6 +248,19 @@ class Bridge:
         return routes
 
 
+LOOP_HEARTBEAT_S = 0.1
+
+
+async def _measure_loop_lag() -> None:
+    """Sleep 100 ms at a time and record how much later than due the loop woke: every request of the
+    process (ingest included) waits at least that long meanwhile (metric bridge_event_loop_lag_seconds)."""
+    loop = asyncio.get_running_loop()
+    while True:
+        due = loop.time() + LOOP_HEARTBEAT_S
+        await asyncio.sleep(LOOP_HEARTBEAT_S)
+        metrics.EVENT_LOOP_LAG_SECONDS.observe(max(0.0, loop.time() - due))
+
+
 def _success(accepted: int) -> Response:
     # The body JSONResponse would render, without its generic encoder.
     return Response(b'{"status":"success","accepted":%d}' % accepted, media_type="application/json")
@@ -286,7 +299,9 @@ def build_app(bridge: Bridge, on_shutdown=None, api=None, *, authenticator: Auth
     async def lifespan(_app):
         if api is not None:
             api.start()
+        heartbeat = asyncio.create_task(_measure_loop_lag())
         yield
+        heartbeat.cancel()
         if api is not None:
             api.stop()
         authenticator.close()
