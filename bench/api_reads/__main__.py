@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -67,6 +68,17 @@ def read_loop(url: str, stop: threading.Event, results: list) -> None:
             i += 1
 
 
+def loop_lag(url: str) -> str:
+    """The bridge's event-loop heartbeat histogram (the checkout before the change has none)."""
+    text = httpx.get(f"{url}/metrics", timeout=30).text
+    buckets = dict(re.findall(r'^bridge_event_loop_lag_seconds_bucket\{le="([^"]+)"\} (\S+)$', text, re.M))
+    if not buckets:
+        return "no heartbeat metric in this checkout"
+    total = float(buckets["+Inf"])
+    late = {bound: total - float(buckets[bound]) for bound in ("0.1", "0.5", "1.0")}
+    return f"{total:.0f} heartbeats, later than 100 ms: {late['0.1']:.0f}, 500 ms: {late['0.5']:.0f}, 1 s: {late['1.0']:.0f}"
+
+
 def percentiles(values: list[float]) -> str:
     ordered = sorted(values)
 
@@ -104,6 +116,7 @@ def main() -> None:
         stop.set()
         for reader in readers:
             reader.join()
+        lag = loop_lag(url)
     finally:
         server.terminate()
         server.wait(30)
@@ -115,6 +128,7 @@ def main() -> None:
           f"{load[0]:.1f} {load[1]:.1f})")
     print(f"POST /api/v2/alerts alone:        {percentiles(quiet)}")
     print(f"POST /api/v2/alerts during reads: {percentiles(loaded)}")
+    print(f"event loop: {lag}")
     print(f"reads: {len(reads)} answered (statuses {statuses}), median {statistics.median(sizes) / 1e6:.1f} MB "
           f"in {statistics.median(read_seconds):.2f} s" if sizes else f"reads: {len(reads)}, statuses {statuses}")
 

@@ -24,9 +24,11 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import gc
 import logging
 import re
 import sys
+import threading
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -628,10 +630,44 @@ class AlertmanagerApi:
 def _encoded(compute: Callable[[], Any]) -> bytes:
     """The JSON of ``compute()``; a list is encoded item by item, so a long answer never holds the GIL
     in one call (orjson does not release it) and the event loop's thread gets its turns."""
-    data = compute()
-    if isinstance(data, list):
-        return b"[" + b",".join([orjson.dumps(item) for item in data]) + b"]"
-    return orjson.dumps(data)
+    with _CYCLIC_GC_PAUSED:
+        data = compute()
+        if isinstance(data, list):
+            return b"[" + b",".join([orjson.dumps(item) for item in data]) + b"]"
+        return orjson.dumps(data)
+
+
+class _CyclicGcPause:
+    """Python's cyclic collector off while any read computes its answer.
+
+    A read of many alerts builds hundreds of thousands of short-lived dicts and lists; the collector,
+    counting them, runs full collections of the whole heap (measured: 350-560 ms each with 20,000 alerts
+    in the view) in the read's thread while it holds the GIL, which stalls the event loop and with it
+    ingest. The read's objects hold no cycles, so reference counting frees them all anyway; with the
+    collector paused they are never promoted into the old generations either. Collection resumes when
+    the last read ends. Process-wide (gc is), counted across concurrent reads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._readers = 0
+        self._paused_here = False
+
+    def __enter__(self) -> None:
+        with self._lock:
+            if self._readers == 0 and gc.isenabled():
+                gc.disable()
+                self._paused_here = True
+            self._readers += 1
+
+    def __exit__(self, *_exc: Any) -> None:
+        with self._lock:
+            self._readers -= 1
+            if self._readers == 0 and self._paused_here:
+                self._paused_here = False
+                gc.enable()
+
+
+_CYCLIC_GC_PAUSED = _CyclicGcPause()
 
 
 def _silence_id(request: Request) -> str:
