@@ -152,6 +152,7 @@ def test_ten_thousand_requests_get_client_errors_never_server_errors_or_stalls(a
 
     with requests.Session() as session:
         beats_before, late_before = loop_lag_counts(session, bridge.url, header)
+        bridge_cpu_before, own_cpu_before = process_cpu_seconds(bridge), time.process_time()
         started = time.monotonic()
         threads = [threading.Thread(target=client) for _ in range(CLIENTS)]
         for thread in threads:
@@ -159,11 +160,13 @@ def test_ten_thousand_requests_get_client_errors_never_server_errors_or_stalls(a
         for thread in threads:
             thread.join()
         elapsed = time.monotonic() - started
+        bridge_cpu, own_cpu = process_cpu_seconds(bridge) - bridge_cpu_before, time.process_time() - own_cpu_before
         beats_after, late_after = loop_lag_counts(session, bridge.url, header)
 
     print(f"\nAPI fuzz (seed {seed}): {sum(statuses.values())} answers in {elapsed:.1f} s from {CLIENTS} clients; "
           f"statuses {dict(sorted(statuses.items()))}; {len(generator.silence_ids)} silences created; event loop "
-          f"heartbeats {beats_after - beats_before:.0f}, later than {LOOP_LAG_BOUND_S} s: {late_after - late_before:.0f}")
+          f"heartbeats {beats_after - beats_before:.0f}, later than {LOOP_LAG_BOUND_S} s: {late_after - late_before:.0f}; "
+          f"CPU: bridge {bridge_cpu:.1f} s, this test {own_cpu:.1f} s (load average {os.getloadavg()[0]:.1f})")
     for kind, counts in sorted(by_kind.items()):
         print(f"  {kind}: {dict(sorted(counts.items()))}, {seconds_by_kind[kind]:.1f} s")
     assert bridge.component.alive(), bridge.log()
@@ -172,6 +175,13 @@ def test_ten_thousand_requests_get_client_errors_never_server_errors_or_stalls(a
     assert sum(statuses.values()) == FUZZ_REQUESTS
     assert beats_after - beats_before >= elapsed / 0.2, "the heartbeat did not run"  # one per 100 ms, give or take
     assert late_after - late_before == 0, f"the bridge's event loop stalled for over {LOOP_LAG_BOUND_S} s"
+
+
+def process_cpu_seconds(bridge) -> float:
+    """User + system CPU seconds of the bridge process so far (/proc/<pid>/stat)."""
+    pid = bridge.component.process.pid()
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def judge(request, answer) -> str | None:
