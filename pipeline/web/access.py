@@ -51,11 +51,10 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 import bcrypt
 from prometheus_client import Counter
 from starlette.requests import Request
-from starlette.routing import BaseRoute, Match
+from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pipeline.api.errors import ApiError
@@ -108,15 +107,19 @@ class AccessPolicy:
 
     def __init__(self) -> None:
         self._routes: list[tuple[BaseRoute, Mapping[str, Requirement] | Requirement]] = []
+        # Routes without path parameters, by path: most requests (ingest above all) are found with one
+        # dict lookup instead of matching every route's pattern.
+        self._by_path: dict[str, list[tuple[Route, Mapping[str, Requirement] | Requirement]]] = {}
+        self._patterns: list[tuple[BaseRoute, Mapping[str, Requirement] | Requirement]] = []
 
     def protect(self, route: BaseRoute, requirement: Requirement | Mapping[str, Requirement]) -> BaseRoute:
         """Declare what ``route`` needs: one requirement, or one per HTTP method. Returns the route."""
         self._routes.append((route, requirement))
+        if isinstance(route, Route) and not route.param_convertors:
+            self._by_path.setdefault(route.path, []).append((route, requirement))
+        else:
+            self._patterns.append((route, requirement))
         return route
-
-    def protect_all(self, routes: Iterable[BaseRoute],
-                    requirement_of: Callable[[BaseRoute], Requirement | Mapping[str, Requirement]]) -> list[BaseRoute]:
-        return [self.protect(route, requirement_of(route)) for route in routes]
 
     @property
     def routes(self) -> list[BaseRoute]:
@@ -127,18 +130,28 @@ class AccessPolicy:
         (the router answers 404 or 405, to an authenticated caller only)."""
         method = scope.get("method", "GET")
         method = "GET" if method == "HEAD" else method
-        for route, requirement in self._routes:
+        exact = self._by_path.get(scope["path"])
+        if exact is not None:
+            for route, requirement in exact:
+                if route.methods is None or method in route.methods:
+                    return self._for_method(requirement, method)
+            # The path exists but not for this method: 405 (to an authenticated caller), unless a
+            # parameterised route takes it after all.
+        for route, requirement in self._patterns:
             match, _ = route.matches(scope)
-            if match is not Match.FULL:
-                continue
-            if isinstance(requirement, Requirement):
-                return requirement
-            found = requirement.get(method)
-            if found is None:
-                # A declared route with a method nobody gave a role: refuse rather than open it.
-                return Requirement(Role.ADMIN)
-            return found
+            if match is Match.FULL:
+                return self._for_method(requirement, method)
         return None
+
+    @staticmethod
+    def _for_method(requirement: Mapping[str, Requirement] | Requirement, method: str) -> Requirement:
+        if isinstance(requirement, Requirement):
+            return requirement
+        found = requirement.get(method)
+        if found is None:
+            # A declared route with a method nobody gave a role: refuse rather than open it.
+            return Requirement(Role.ADMIN)
+        return found
 
 
 class _VerificationCache:
@@ -430,12 +443,7 @@ def _replay(messages: list[Message], receive: Receive) -> Receive:
     return replaying_receive
 
 
-def load_authenticator(path: str | Path | None) -> Authenticator:
-    """An authenticator over the file at ``path`` (None: no authentication)."""
-    return Authenticator(load_web_config(path))
-
-
 __all__ = [
     "ANONYMOUS", "OPEN", "AccessMiddleware", "AccessPolicy", "Authenticator", "Grant", "Requirement",
-    "forbidden", "load_authenticator", "request_identity", "request_roles", "require_role", "too_large",
+    "forbidden", "request_identity", "request_roles", "require_role", "too_large",
 ]
