@@ -48,7 +48,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from pipeline.bridge.sources import describe_validation_error
+from pipeline.bridge.sources import describe_validation_error, yaml_problem
 
 
 class WebConfigError(ValueError):
@@ -331,11 +331,7 @@ def load_web_config(path: str | Path | None) -> WebConfig:
     except WebConfigError as exc:
         raise WebConfigError(f"{path}: {exc}") from None
     except yaml.YAMLError as exc:
-        # PyYAML's message may quote the offending line, which may hold a secret: position only.
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise WebConfigError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', None) or 'parse error'}"
-                             ) from None
+        raise WebConfigError(f"{path}: {yaml_problem(exc)}") from None
     if document is None:
         document = {}
     if not isinstance(document, dict):

@@ -17,31 +17,18 @@ from pipeline.api.handlers import AlertmanagerApi
 from pipeline.api.view import ApiView
 from pipeline.bridge.app import Bridge, BridgeConfig, build_app
 from pipeline.bridge.sources import Source, SourceRegistry
+from tests.unit.api.fakes import AcknowledgingWriter
 
 CONFIG = "route: {receiver: default}\nreceivers: [{name: default}]\n"
 ALERTS = orjson.dumps([{"labels": {"alertname": "X"}}])
 
 
-class Writer:
-    def __init__(self, view: ApiView) -> None:
-        self.view, self.values = view, []
-
-    async def send_values(self, topic, keys, values, partitions=None) -> None:
-        self.values.extend(values)
-
-    async def send_all(self, records) -> None:
-        # As the Kafka follower: on another thread (it takes the view's lock).
-        for record in records:
-            await asyncio.to_thread(self.view.apply_raw, "silences", record.key, record.value)
-
-    def broker_reachable(self, timeout: float = 2.0) -> bool:
-        return True
 
 
 def make(**api_options):
     view = ApiView(parse_config(CONFIG))
     view.ready.set()
-    writer = Writer(view)
+    writer = AcknowledgingWriter(view)
     sources = SourceRegistry([Source(name="prometheus", type="alertmanager-v2", auth="none")])
     bridge = Bridge(BridgeConfig(sources=sources, raw_topic="alerts.raw", resolve_timeout=timedelta(minutes=5)), writer)
     api = AlertmanagerApi(view, writer, "silences", config_text=CONFIG, **api_options)

@@ -26,6 +26,7 @@ from pipeline.api.view import ApiView
 from pipeline.bridge.app import Bridge, BridgeConfig, build_app
 from pipeline.bridge.auth import sign
 from pipeline.bridge.sources import Source, SourceRegistry
+from tests.unit.api.fakes import AcknowledgingWriter
 from pipeline.web import access
 from pipeline.web.access import (
     AccessMiddleware,
@@ -75,19 +76,6 @@ STANDARD = dict(
 )
 
 
-class Writer:
-    def __init__(self, view: ApiView) -> None:
-        self.view, self.values = view, []
-
-    async def send_values(self, topic, keys, values, partitions=None) -> None:
-        self.values.extend(values)
-
-    async def send_all(self, records) -> None:
-        for record in records:
-            self.view.apply_raw("silences", record.key, record.value)
-
-    def broker_reachable(self, timeout: float = 2.0) -> bool:
-        return True
 
 
 def make_app(authenticator: Authenticator, *, max_body_bytes: int = 4096, public_paths=("/healthz",)):
@@ -98,7 +86,7 @@ def make_app(authenticator: Authenticator, *, max_body_bytes: int = 4096, public
     ])
     view = ApiView(parse_config(CONFIG))
     view.ready.set()
-    writer = Writer(view)
+    writer = AcknowledgingWriter(view)
     bridge = Bridge(BridgeConfig(sources=sources, raw_topic="alerts.raw", resolve_timeout=timedelta(minutes=5)),
                     writer)
     api = AlertmanagerApi(view, writer, "silences", config_text=CONFIG)
