@@ -170,9 +170,54 @@ def worker(chain: str) -> None:
 
 
 @main.command("bridge")
-def bridge() -> None:
-    """Run the HTTP ingest bridge."""
-    _start_component("pipeline.bridge.server", "the HTTP ingest bridge")
+@click.option("--web.config.file", "web_config_file", type=click.Path(dir_okay=False),
+              help="Web configuration (TLS, basic auth, tokens, roles); sets web.config_file.")
+@click.option("--insecure", is_flag=True,
+              help="Allow a non-loopback listen address without authentication; sets web.insecure.")
+def bridge(web_config_file: str | None, insecure: bool) -> None:
+    """Run the HTTP ingest bridge (and the Alertmanager API v2)."""
+    import os
+
+    from pipeline.web.config import RefusedToListen, WebConfigError
+
+    # Through the environment, so every uvicorn worker process reads the same settings.
+    if web_config_file:
+        os.environ["PIPELINE_WEB__CONFIG_FILE"] = web_config_file
+    if insecure:
+        os.environ["PIPELINE_WEB__INSECURE"] = "true"
+    try:
+        _start_component("pipeline.bridge.server", "the HTTP ingest bridge")
+    except (WebConfigError, RefusedToListen) as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+# -- web access: credentials for the web configuration file -------------------------------------
+@main.group("web")
+def web() -> None:
+    """Credentials for the web configuration file (web.config_file)."""
+
+
+@web.command("hash-password")
+@click.option("--cost", default=10, show_default=True, type=click.IntRange(10, 16),
+              help="bcrypt cost (each +1 doubles the time of every check).")
+@click.password_option("--password", prompt="Password", help="Read from a prompt when not given.")
+def web_hash_password(cost: int, password: str) -> None:
+    """Print the bcrypt hash of a password, for basic_auth_users."""
+    import bcrypt
+
+    click.echo(bcrypt.hashpw(password.encode(), bcrypt.gensalt(cost)).decode())
+
+
+@web.command("token")
+def web_token() -> None:
+    """Print a new random bearer token and its SHA-256 (the hash goes into bearer_tokens, the token to
+    the client; it is shown once)."""
+    import hashlib
+    import secrets
+
+    token = secrets.token_urlsafe(32)
+    click.echo(f"token:  {token}")
+    click.echo(f"sha256: {hashlib.sha256(token.encode()).hexdigest()}")
 
 
 @main.command("demo")

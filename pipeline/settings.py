@@ -8,6 +8,7 @@ the YAML file named by ``PIPELINE_CONFIG_FILE`` (same nesting as the sections be
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -28,9 +29,13 @@ CONFIG_FILE_ENV = "PIPELINE_CONFIG_FILE"
 
 
 class Section(BaseModel):
-    """A settings section; a misspelt knob is an error, not silently ignored."""
+    """A settings section; a misspelt knob is an error, not silently ignored.
 
-    model_config = ConfigDict(extra="forbid")
+    Errors never show the value given (``hide_input_in_errors``): a misspelt or mistyped secret
+    (``PIPELINE_KAFKA__SASL_PASWORD=...``) must not end up in a terminal, a log or a CI transcript.
+    """
+
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
 
 class KafkaSettings(Section):
@@ -154,6 +159,52 @@ class BridgeSettings(Section):
     )
     retry_after_s: int = Field(5, ge=1, description="Retry-After sent with 503 answers, seconds.")
     workers: int = Field(1, ge=1, description="Bridge processes sharing the port (uvicorn workers).")
+
+
+class WebSettings(Section):
+    """Access to the bridge's HTTP endpoints (ingest, Alertmanager API v2, operations): TLS,
+    authentication, roles, request limits. See "Securing the API" in the README."""
+
+    config_file: Path | None = Field(
+        None,
+        description="Web configuration file, Alertmanager's --web.config.file format (tls_server_config, "
+        "http_server_config, basic_auth_users with bcrypt hashes) plus bearer_tokens and roles; "
+        "none: plain HTTP without authentication (loopback only unless web.insecure).",
+    )
+    insecure: bool = Field(
+        False,
+        description="Allow listening on a non-loopback address without authentication "
+        "(anyone who reaches the port may read, silence and ingest). `pipeline bridge --insecure`.",
+    )
+    public_paths: list[str] = Field(
+        ["/healthz"],
+        description="Exact paths served without authentication (liveness probes); every other endpoint "
+        "needs credentials once the web configuration has users, tokens or required client certificates.",
+    )
+    max_body_bytes: int = Field(
+        1048576, ge=1024,
+        description="Largest request body of any endpoint but the ingest paths (those use their "
+        "source's limits.max_body_bytes); larger ones get 413.",
+    )
+    get_concurrency: int = Field(
+        8, ge=1, le=1024,
+        description="Alertmanager API reads (GET) in progress at once, queued ones included; more get "
+        "503 with Retry-After (Alertmanager's --web.get-concurrency).",
+    )
+    read_threads: int = Field(
+        2, ge=1, le=64,
+        description="Threads computing Alertmanager API reads, off the event loop that serves ingest.",
+    )
+    max_silences: int = Field(
+        10000, ge=0,
+        description="Silences kept at most, expired ones still in retention included; creating one more "
+        "is refused with 400 (Alertmanager's --silences.max-silences); 0: no limit.",
+    )
+    max_silence_size_bytes: int = Field(
+        32768, ge=0,
+        description="Largest silence record (encoded, as stored on the silences topic); a larger one is "
+        "refused with 400 (Alertmanager's --silences.max-silence-size-bytes); 0: no limit.",
+    )
 
 
 class WorkerSettings(Section):
@@ -375,6 +426,7 @@ class Settings(BaseSettings):
         env_nested_delimiter=ENV_NESTED_DELIMITER,
         extra="forbid",
         validate_default=True,
+        hide_input_in_errors=True,  # see Section
     )
 
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
@@ -397,6 +449,7 @@ class Settings(BaseSettings):
     topics: TopicSettings = Field(default_factory=TopicSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)
     bridge: BridgeSettings = Field(default_factory=BridgeSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     classification: ClassificationSettings = Field(default_factory=ClassificationSettings)
     group: GroupSettings = Field(default_factory=GroupSettings)
@@ -459,7 +512,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
             continue
         if isinstance(value, SecretStr):
             value = value.get_secret_value()
-        env[name] = str(value)
+        # Lists are read back from the environment as JSON (pydantic-settings' rule for complex fields).
+        env[name] = json.dumps([str(v) for v in value]) if isinstance(value, list) else str(value)
     return env
 
 

@@ -39,7 +39,8 @@ SECRET = Kind("string")  # config.Secret
 BOOL = Kind("bool")
 INT64 = Kind("int64")
 UINT64 = Kind("uint64")
-URL = Kind("URL")  # config.URL / SecretURL: http(s) with a host
+URL = Kind("URL")  # config.URL: http(s) with a host
+SECRET_URL = Kind("SecretURL")  # config.SecretURL: a URL shown as <secret> by the API
 ANY_URL = Kind("anyURL")  # prometheus/common config.URL: whatever net/url parses
 HOSTPORT = Kind("HostPort")
 GO_DURATION = Kind("duration")  # time.ParseDuration
@@ -104,21 +105,29 @@ def convert(spec: Any, at: At) -> Any:
         if at.is_null:
             return None
         return {key: value.string_list() for key, _, value in at.mapping("map")}
-    text = at.string()
+    if spec is SECRET or spec is SECRET_URL:
+        try:
+            text = at.string()
+        except ConfigError:  # the message would quote the value
+            raise at.error(f"cannot unmarshal {at._kind()} into {'config.Secret' if spec is SECRET else 'string'}"
+                           ) from None
+    else:
+        text = at.string()
     if text is None:
         return None
-    if spec in (STR, SECRET):
+    if spec is STR or spec is SECRET:
         return text
-    if spec is URL:
+    if spec is URL or spec is SECRET_URL:
         try:
             return check_url(text)
         except ValueError as exc:
-            raise at.error(str(exc)) from None
+            # The key path and line say where; the value is not repeated (URLs carry credentials).
+            raise at.error(_without(str(exc), text)) from None
     if spec is ANY_URL:
         try:
             _check_escapes(text)
         except ValueError as exc:
-            raise at.error(str(exc)) from None
+            raise at.error(_without(str(exc), text)) from None
         return text
     if spec is HOSTPORT:
         if text == "":
@@ -147,6 +156,16 @@ def convert(spec: Any, at: At) -> Any:
             raise at.error(f"unknown TLS version: {text}")
         return text
     raise AssertionError(spec)  # pragma: no cover
+
+
+def _without(message: str, value: str) -> str:
+    """A URL error without any piece of the URL: the quoted value and every quoted fragment of it
+    (port, escape, character) become ``<redacted>``; the scheme of "unsupported scheme" stays."""
+    if value:
+        message = message.replace(value, "<redacted>")
+    if message.startswith("parse "):
+        message = re.sub(r'"[^"]*"', '"<redacted>"', message)
+    return message
 
 
 def _check_escapes(text: str) -> None:
@@ -449,7 +468,7 @@ INTEGRATIONS: dict[str, Obj] = {
         "source": STR, "severity": STR, "class": STR, "component": STR, "group": STR,
     }, _v_pagerduty),
     "slack_configs": _integration("config.plain", False, {
-        "http_config": HTTP_CONFIG, "api_url": URL, "api_url_file": STR, "channel": STR, "username": STR,
+        "http_config": HTTP_CONFIG, "api_url": SECRET_URL, "api_url_file": STR, "channel": STR, "username": STR,
         "color": STR, "title": STR, "title_link": STR, "pretext": STR, "text": STR,
         "fields": ListOf(Obj("config.plain", {"title": STR, "value": STR, "short": BOOL}, validate=_v_slack_field)),
         "short_fields": BOOL, "footer": STR, "fallback": STR, "callback_id": STR, "icon_emoji": STR,
@@ -493,14 +512,14 @@ INTEGRATIONS: dict[str, Obj] = {
         "disable_notifications": BOOL, "parse_mode": STR,
     }, _v_telegram),
     "discord_configs": _integration("config.plain", True, {
-        "http_config": HTTP_CONFIG, "webhook_url": URL, "title": STR, "message": STR,
+        "http_config": HTTP_CONFIG, "webhook_url": SECRET_URL, "title": STR, "message": STR,
     }, None),
     "webex_configs": _integration("config.plain", True, {
         "http_config": HTTP_CONFIG, "api_url": URL, "message": STR, "room_id": STR,
     }, _v_webex),
     # -- Alertmanager 0.28 lists the sinks serve (0.28's field sets)
     "msteamsv2_configs": _integration("config.plain", True, {
-        "http_config": HTTP_CONFIG, "webhook_url": URL, "webhook_url_file": STR, "title": STR, "text": STR,
+        "http_config": HTTP_CONFIG, "webhook_url": SECRET_URL, "webhook_url_file": STR, "title": STR, "text": STR,
     }, _v_msteamsv2),
     "jira_configs": _integration("config.plain", True, {
         "http_config": HTTP_CONFIG, "api_url": URL, "project": STR, "summary": STR, "description": STR,
@@ -542,7 +561,7 @@ GLOBAL = Obj("config.plain", {
     "smtp_from": STR, "smtp_hello": STR, "smtp_smarthost": HOSTPORT, "smtp_auth_username": STR,
     "smtp_auth_password": SECRET, "smtp_auth_password_file": STR, "smtp_auth_secret": SECRET,
     "smtp_auth_identity": STR, "smtp_require_tls": BOOL,
-    "slack_api_url": URL, "slack_api_url_file": STR,
+    "slack_api_url": SECRET_URL, "slack_api_url_file": STR,
     "pagerduty_url": URL,
     "opsgenie_api_url": URL, "opsgenie_api_key": SECRET, "opsgenie_api_key_file": STR,
     "wechat_api_url": URL, "wechat_api_secret": SECRET, "wechat_api_corp_id": STR,

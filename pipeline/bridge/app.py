@@ -1,7 +1,8 @@
 """The HTTP ingest bridge as an ASGI app: each configured source is one endpoint.
 
-A request passes, in order: route (404/405) → media type (415) → body size (413) → auth (401/403)
-→ rate limit (429) → JSON and format parsing (400/422) → alert count (413) → a durable write of every
+A request passes, in order: the access layer (pipeline.web.access: web authentication and the
+``ingest`` role, 401/403) → route (404/405) → media type (415) → body size (413) → the source's own
+auth (401/403) → rate limit (429) → JSON and format parsing (400/422) → alert count (413) → a durable write of every
 valid alert (503 if the broker does not acknowledge in time) → 200, or 400 listing the invalid alerts
 of a partly valid batch (the valid ones are written, exactly as Alertmanager answers).
 The bridge keeps no state between requests, so replicas scale behind any load balancer.
@@ -14,6 +15,7 @@ import logging
 import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
@@ -24,8 +26,10 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
 from pipeline import wire
+from pipeline.api.errors import ApiError, handle_api_error
 from pipeline.bridge import metrics
 from pipeline.bridge.auth import check_auth
 from pipeline.bridge.openapi import OPENAPI_PATH
@@ -35,6 +39,8 @@ from pipeline.ingest.errors import AlertProblem, PayloadError, multi_error_text
 from pipeline.ingest.formats.alertmanager_alert import record_too_large
 from pipeline.ingest.formats import FORMATS, GenericMapping
 from pipeline.runtime.producer import OutgoingRecord, ProduceError
+from pipeline.web.access import AccessMiddleware, AccessPolicy, Authenticator, Requirement
+from pipeline.web.config import Role
 
 log = logging.getLogger(__name__)
 
@@ -50,15 +56,9 @@ class AlertWriter(Protocol):
     def broker_reachable(self, timeout: float = 2.0) -> bool: ...
 
 
-class ApiError(Exception):
-    def __init__(self, status: int, error: str, detail: str, headers: dict[str, str] | None = None):
-        super().__init__(detail)
-        self.status, self.error, self.detail, self.headers = status, error, detail, headers or {}
-
-
 def error_response(status: int, error: str, detail: str, headers: dict[str, str] | None = None,
-                   **extra: Any) -> JSONResponse:
-    return JSONResponse({"error": error, "detail": detail, **extra}, status_code=status, headers=headers)
+                   **extra: Any) -> Response:
+    return ApiError.problem(status, error, detail, headers, **extra).response()
 
 
 @dataclass
@@ -93,7 +93,7 @@ class Bridge:
         try:
             response = await self._ingest(source, request)
         except ApiError as exc:
-            response = error_response(exc.status, exc.error, exc.detail, exc.headers)
+            response = exc.response()
         metrics.REQUESTS.labels(source.name, str(response.status_code)).inc()
         metrics.REQUEST_SECONDS.labels(source.name).observe(time.perf_counter() - started)
         return response
@@ -104,15 +104,15 @@ class Bridge:
         auth = check_auth(source.auth, request.headers, body, time.time())
         if not auth.ok:
             headers = {"WWW-Authenticate": auth.www_authenticate} if auth.www_authenticate else None
-            raise ApiError(auth.status, "unauthorized" if auth.status == 401 else "forbidden", auth.reason, headers)
+            raise ApiError.problem(auth.status, "unauthorized" if auth.status == 401 else "forbidden", auth.reason, headers)
         allowed, retry_after = self.limiters.try_acquire(source.name, now=time.monotonic())
         if not allowed:
-            raise ApiError(429, "rate_limited", f"source {source.name!r} is over its rate limit",
+            raise ApiError.problem(429, "rate_limited", f"source {source.name!r} is over its rate limit",
                            {"Retry-After": str(int(retry_after))})
         try:
             payload = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
-            raise ApiError(400, "bad_request", f"request body is not valid JSON: {exc}") from None
+            raise ApiError.problem(400, "bad_request", f"request body is not valid JSON: {exc}") from None
         if hasattr(FORMATS[source.type], "parse_records"):
             # Fast path (Alertmanager API v2 and webhook): straight from the decoded JSON to record
             # bytes, with the same rules, messages and bytes as the model path (pipeline.ingest.records).
@@ -136,7 +136,7 @@ class Bridge:
     @staticmethod
     def _check_count(source: Source, total: int) -> None:
         if total > source.limits.max_alerts:
-            raise ApiError(413, "payload_too_large",
+            raise ApiError.problem(413, "payload_too_large",
                            f"{total} alerts in one request; source {source.name!r} accepts at most "
                            f"{source.limits.max_alerts}")
 
@@ -166,18 +166,18 @@ class Bridge:
         media_type = content_type.split(";", 1)[0].strip().lower()
         if media_type in JSON_MEDIA_TYPES or media_type.endswith("+json"):
             return
-        raise ApiError(415, "unsupported_media_type", f"Content-Type {media_type!r} is not JSON; send application/json")
+        raise ApiError.problem(415, "unsupported_media_type", f"Content-Type {media_type!r} is not JSON; send application/json")
 
     @staticmethod
     async def _read_body(request: Request, limit: int) -> bytes:
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            raise ApiError(413, "payload_too_large", f"body of {declared} bytes exceeds the source's limit of {limit}")
+            raise ApiError.problem(413, "payload_too_large", f"body of {declared} bytes exceeds the source's limit of {limit}")
         chunks, size = [], 0
         async for chunk in request.stream():  # bounded read: a lying or absent Content-Length cannot balloon memory
             size += len(chunk)
             if size > limit:
-                raise ApiError(413, "payload_too_large", f"body exceeds the source's limit of {limit} bytes")
+                raise ApiError.problem(413, "payload_too_large", f"body exceeds the source's limit of {limit} bytes")
             chunks.append(chunk)
         return b"".join(chunks)
 
@@ -192,7 +192,7 @@ class Bridge:
             return parse(payload, source=source.name, received_at=datetime.now(timezone.utc),
                          resolve_timeout=source.resolve_timeout or self.config.resolve_timeout, **options)
         except PayloadError as exc:
-            raise ApiError(exc.status, "bad_request" if exc.status == 400 else "unprocessable", exc.message) from None
+            raise ApiError.problem(exc.status, "bad_request" if exc.status == 400 else "unprocessable", exc.message) from None
 
     async def _write(self, source: Source, keys: list[bytes | None], values: list[bytes]) -> None:
         try:
@@ -201,7 +201,7 @@ class Bridge:
             metrics.PRODUCE_FAILURES.labels(source.name).inc()
             log.warning("source %s: %d alerts not acknowledged: %s", source.name, len(values), exc)
             # Some alerts of the request may be stored; a retry is safe (dedup merges duplicates).
-            raise ApiError(503, "unavailable", f"not every alert was stored: {exc}; retry the request",
+            raise ApiError.problem(503, "unavailable", f"not every alert was stored: {exc}; retry the request",
                            {"Retry-After": str(self.config.retry_after_s)}) from None
 
     # -- operations ---------------------------------------------------------------------------
@@ -226,18 +226,39 @@ class Bridge:
         return Response(orjson.dumps(openapi_document()), media_type="application/json")
 
     def routes(self) -> list[Route]:
+        return [route for route, _ in self.protected_routes()]
+
+    def protected_routes(self) -> list[tuple[Route, Requirement]]:
+        """Every route with the role it needs (pipeline.web.access): operations need ``read`` (the
+        liveness probe is public through ``web.public_paths``), each source's path ``ingest`` with the
+        source's own authentication noted."""
+        read = Requirement(Role.READ)
         routes = [
-            Route("/healthz", self.healthz, methods=["GET"]),
-            Route("/readyz", self.readyz, methods=["GET"]),
-            Route("/metrics", self.metrics, methods=["GET"]),
-            Route("/openapi.yaml", self.openapi, methods=["GET"]),
-            Route("/openapi.json", self.openapi_json, methods=["GET"]),
+            (Route("/healthz", self.healthz, methods=["GET"]), read),
+            (Route("/readyz", self.readyz, methods=["GET"]), read),
+            (Route("/metrics", self.metrics, methods=["GET"]), read),
+            (Route("/openapi.yaml", self.openapi, methods=["GET"]), read),
+            (Route("/openapi.json", self.openapi_json, methods=["GET"]), read),
         ]
         for source in self.config.sources.all():
             if source.enabled:
                 methods = ["POST", "PUT"] if source.type == "grafana" else ["POST"]
-                routes.append(Route(source.path, self.ingest, methods=methods))
+                routes.append((Route(source.path, self.ingest, methods=methods),
+                               Requirement(Role.INGEST, source_auth=source.auth.type)))
         return routes
+
+
+LOOP_HEARTBEAT_S = 0.1
+
+
+async def _measure_loop_lag() -> None:
+    """Sleep 100 ms at a time and record how much later than due the loop woke: every request of the
+    process (ingest included) waits at least that long meanwhile (metric bridge_event_loop_lag_seconds)."""
+    loop = asyncio.get_running_loop()
+    while True:
+        due = loop.time() + LOOP_HEARTBEAT_S
+        await asyncio.sleep(LOOP_HEARTBEAT_S)
+        metrics.EVENT_LOOP_LAG_SECONDS.observe(max(0.0, loop.time() - due))
 
 
 def _success(accepted: int) -> Response:
@@ -258,22 +279,36 @@ async def _unexpected_error(request: Request, exc: Exception) -> Response:
     return error_response(500, "internal_error", "unexpected error; retry the request")
 
 
-def build_app(bridge: Bridge, on_shutdown=None, api=None) -> Starlette:
+def build_app(bridge: Bridge, on_shutdown=None, api=None, *, authenticator: Authenticator | None = None,
+              public_paths: Iterable[str] = ("/healthz",), max_body_bytes: int = 1 << 20) -> ASGIApp:
     """``api``: the Alertmanager API v2 read/silence side (pipeline.api.handlers.AlertmanagerApi), if any;
-    its view follows Kafka for the app's lifetime and gates /readyz."""
-    routes = bridge.routes()
+    its view follows Kafka for the app's lifetime and gates /readyz.
+
+    Every route is declared with its role and served behind :class:`~pipeline.web.access.AccessMiddleware`
+    (``authenticator``: the web configuration's credentials; none: every caller has every role)."""
+    policy = AccessPolicy()
+    protected = bridge.protected_routes()
     if api is not None:
-        routes = [Route("/readyz", api.wrap_readyz(bridge.readyz), methods=["GET"]), *routes, *api.routes()]
+        readyz = [(Route("/readyz", api.wrap_readyz(bridge.readyz), methods=["GET"]), Requirement(Role.READ))]
+        protected = [*readyz, *[(r, q) for r, q in protected if r.path != "/readyz"], *api.protected_routes()]
+    for route, requirement in protected:
+        policy.protect(route, requirement)
+    authenticator = authenticator or Authenticator()
 
     @asynccontextmanager
     async def lifespan(_app):
         if api is not None:
             api.start()
+        heartbeat = asyncio.create_task(_measure_loop_lag())
         yield
+        heartbeat.cancel()
         if api is not None:
             api.stop()
+        authenticator.close()
         if on_shutdown is not None:
             on_shutdown()
 
-    return Starlette(routes=routes, lifespan=lifespan,
-                     exception_handlers={HTTPException: _http_error, Exception: _unexpected_error})
+    app = Starlette(routes=policy.routes, lifespan=lifespan,
+                    exception_handlers={ApiError: handle_api_error, HTTPException: _http_error,
+                                        Exception: _unexpected_error})
+    return AccessMiddleware(app, policy, authenticator, public_paths=public_paths, max_body_bytes=max_body_bytes)

@@ -12,3 +12,8 @@ ALERTS_REJECTED = Counter("bridge_alerts_rejected_total", "Alerts refused as inv
 PRODUCE_FAILURES = Counter(
     "bridge_produce_failures_total", "Requests answered 503 because the broker did not acknowledge.", ["source"]
 )
+EVENT_LOOP_LAG_SECONDS = Histogram(
+    "bridge_event_loop_lag_seconds",
+    "How late the event loop woke a 100 ms heartbeat: time it spent unable to serve any request.",
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)

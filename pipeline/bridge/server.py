@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 
 import uvicorn
@@ -13,6 +14,9 @@ from pipeline.bridge.sources import load_sources
 from pipeline.runtime.producer import DurableProducer
 from pipeline.settings import Settings
 from pipeline.topology import load_topology
+from pipeline.web.access import Authenticator
+from pipeline.web.config import RefusedToListen, is_loopback, listen_refusal, load_web_config
+from pipeline.web.tls import build_context, reload_certificate, uvicorn_context_factory
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +33,7 @@ def create_app(settings: Settings | None = None):
         max_record_bytes=settings.max_record_bytes,
         raw_partitions=load_topology(settings.topics.topology_file).topics["alerts.raw"].partitions,
     )
+    authenticator = Authenticator(load_web_config(settings.web.config_file), on_reload=reload_certificate)
     producer = DurableProducer(settings.kafka, delivery_timeout_s=settings.bridge.ack_timeout_s)
 
     def flush_in_flight() -> None:
@@ -39,15 +44,29 @@ def create_app(settings: Settings | None = None):
 
     # The Alertmanager API v2 read/silence side: silences are written with the same durable producer.
     api = create_api(settings, producer)
-    return build_app(Bridge(config, producer), on_shutdown=flush_in_flight, api=api)
+    return build_app(Bridge(config, producer), on_shutdown=flush_in_flight, api=api, authenticator=authenticator,
+                     public_paths=settings.web.public_paths, max_body_bytes=settings.web.max_body_bytes)
 
 
 def run(settings: Settings) -> None:
+    """Start uvicorn; raises WebConfigError or RefusedToListen (before listening) on an unsafe setup."""
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # Fail fast with a clear message on bad sources before uvicorn forks workers.
+    # Fail fast with a clear message on bad sources or web configuration before uvicorn forks workers.
     load_sources(settings.bridge.sources_dir)
+    web = load_web_config(settings.web.config_file)
+    refusal = listen_refusal(settings.bridge.host, web, settings.web.insecure)
+    if refusal is not None:
+        raise RefusedToListen(refusal)
+    if not web.authenticates and not is_loopback(settings.bridge.host):
+        log.warning("listening on %s WITHOUT authentication (web.insecure): anyone who reaches it may read "
+                    "alerts, post alerts and create silences", settings.bridge.host)
+    tls = {}
+    if web.tls is not None:
+        build_context(web.tls)  # the certificate, key and CA files load, or the error names them
+        # Each worker process builds its own context from the file (an SSLContext cannot be pickled).
+        tls["ssl_context_factory"] = functools.partial(uvicorn_context_factory, str(settings.web.config_file))
     uvicorn.run(
         "pipeline.bridge.server:create_app", factory=True,
         host=settings.bridge.host, port=settings.bridge.port, workers=settings.bridge.workers,
-        log_level=settings.log_level.lower(), access_log=False, timeout_graceful_shutdown=30,
+        log_level=settings.log_level.lower(), access_log=False, timeout_graceful_shutdown=30, **tls,
     )

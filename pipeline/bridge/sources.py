@@ -368,6 +368,14 @@ def _key_path(loc: tuple[int | str, ...]) -> str:
     return key
 
 
+def yaml_problem(exc: yaml.YAMLError) -> str:
+    """A YAML parse error by position only: PyYAML's own message quotes the offending line, which may
+    hold a secret."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    return f"not valid YAML{where}: {getattr(exc, 'problem', None) or 'parse error'}"
+
+
 def describe_validation_error(error: ValidationError, origin: str) -> str:
     """One ``origin: key: message`` line per problem. Inputs are never included: they may be secrets."""
     lines = []
@@ -390,11 +398,7 @@ def load_source(file: Path | str, environ: Mapping[str, str] | None = None) -> S
     try:
         document = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        # PyYAML's own message quotes the offending line, which may hold a secret: position only.
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "parse error"
-        raise SourceError(f"{file}: not valid YAML{where}: {problem}") from None
+        raise SourceError(f"{file}: {yaml_problem(exc)}") from None
     if document is None:
         raise SourceError(f"{file}: the file is empty; a source needs at least type and auth")
     if not isinstance(document, dict):

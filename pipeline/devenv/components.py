@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -49,14 +50,17 @@ class Component:
 _LAUNCHER = "import sys; from pipeline.cli import main; sys.argv = ['pipeline', *sys.argv[2:]]; main()"
 
 
-def wait_until_ready(component: Component, url: str, timeout: float = 60.0) -> float:
-    """Poll an HTTP readiness URL; fail early with the component's log if it died."""
+def wait_until_ready(component: Component, url: str, timeout: float = 60.0,
+                     get: Callable[[str], httpx.Response] | None = None) -> float:
+    """Poll an HTTP readiness URL (with ``get``, e.g. a client with TLS settings and credentials);
+    fail early with the component's log if it died."""
+    get = get or (lambda address: httpx.get(address, timeout=1.0))
     started = time.monotonic()
     while time.monotonic() - started < timeout:
         if not component.alive():
             raise DevEnvError(f"{component.name} exited while starting:\n{component.log_tail()}")
         try:
-            if httpx.get(url, timeout=1.0).status_code == 200:
+            if get(url).status_code == 200:
                 return time.monotonic() - started
         except httpx.HTTPError:
             pass

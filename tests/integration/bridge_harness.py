@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import yaml
 
 from pipeline.devenv.components import Component, wait_until_ready
@@ -45,14 +46,21 @@ def write_sources(directory: Path, sources: dict[str, dict[str, Any]]) -> Path:
 
 
 @contextmanager
-def running_bridge(settings: Settings, sources: dict[str, dict[str, Any]], workdir: Path,
+def running_bridge(settings: Settings, sources: dict[str, dict[str, Any]], workdir: Path, *,
+                   web: dict[str, Any] | None = None, scheme: str = "http",
+                   ready_get: Callable[[str], httpx.Response] | None = None,
                    **bridge_settings: Any) -> Iterator[RunningBridge]:
+    """``web``: settings of the web section (e.g. ``config_file``); with TLS, ``scheme="https"`` and a
+    ``ready_get`` that can reach /readyz (CA, credentials)."""
     port = free_port()
     sources_dir = write_sources(workdir / "sources", sources)
     bridge = settings.bridge.model_copy(update={"host": "127.0.0.1", "port": port, "sources_dir": sources_dir,
                                                 **bridge_settings})
-    configured = settings.model_copy(update={"bridge": bridge})
+    update: dict[str, Any] = {"bridge": bridge}
+    if web is not None:
+        update["web"] = settings.web.model_copy(update=web)
+    configured = settings.model_copy(update=update)
     with Component("bridge", ["bridge"], configured, workdir / "logs") as component:
-        url = f"http://127.0.0.1:{port}"
-        wait_until_ready(component, f"{url}/readyz")
+        url = f"{scheme}://127.0.0.1:{port}"
+        wait_until_ready(component, f"{url}/readyz", get=ready_get)
         yield RunningBridge(url, configured, component)

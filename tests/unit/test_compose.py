@@ -27,9 +27,19 @@ def test_broker_is_the_same_kafka_as_dev_and_ci_in_kraft_mode():
     assert "healthcheck" in kafka
 
 
+def published(port: str) -> tuple[str, str, str]:
+    """A compose port mapping as (host address, host port, container port); "" is every interface."""
+    parts = str(port).split(":")
+    if len(parts) == 3:
+        return parts[0], parts[1], parts[2]
+    if len(parts) == 2:
+        return "", parts[0], parts[1]
+    return "", parts[0], parts[0]
+
+
 def test_host_ports_match_the_default_settings():
     defaults = Settings()
-    host_ports = {s: [p.split(":")[0] for p in svc.get("ports", [])] for s, svc in SERVICES.items()}
+    host_ports = {s: [published(p)[1] for p in svc.get("ports", [])] for s, svc in SERVICES.items()}
     assert str(defaults.dev.kafka_port) in host_ports["kafka"]
     assert defaults.kafka.bootstrap_servers.endswith(f":{defaults.dev.kafka_port}")
     assert str(defaults.dev.redis_port) in host_ports["redis"]
@@ -82,3 +92,24 @@ def test_redis_requires_a_password_that_every_process_reads_from_the_shared_secr
     for name, service in PIPELINE_SERVICES.items():
         assert service["environment"]["PIPELINE_REDIS__PASSWORD_FILE"] == "/secrets/redis_password", name
         assert "redis-secrets:/secrets:ro" in service["volumes"], name
+
+
+def test_the_bridge_is_reachable_only_from_loopback_or_only_with_credentials():
+    """Anyone reaching the bridge can read every alert and silence everything, so the shipped file either
+    publishes it on the host's loopback only, or gives it a web configuration with credentials."""
+    bridge = SERVICES["bridge"]
+    env = bridge["environment"]
+    insecure = str(env.get("PIPELINE_WEB__INSECURE", "false")).lower() == "true"
+    has_web_config = bool(env.get("PIPELINE_WEB__CONFIG_FILE"))
+    addresses = [published(port)[0] for port in bridge.get("ports", [])]
+    assert addresses, "the bridge publishes no port"
+    if not has_web_config:
+        assert all(address in ("127.0.0.1", "::1", "[::1]") for address in addresses), (
+            f"the bridge is published on {addresses} without a web configuration")
+    if env.get("PIPELINE_BRIDGE__HOST", "127.0.0.1") not in ("127.0.0.1", "::1", "localhost") and not has_web_config:
+        # without it the bridge refuses to start on 0.0.0.0 (pipeline.web.config.listen_refusal)
+        assert insecure, "the bridge listens on a non-loopback address without credentials and would refuse to start"
+    # no pipeline service other than the bridge serves HTTP to the host
+    for name, service in PIPELINE_SERVICES.items():
+        if name != "bridge":
+            assert not service.get("ports"), f"{name} publishes {service['ports']}"

@@ -61,6 +61,28 @@ def test_secrets_are_not_printed(monkeypatch):
     assert settings.kafka.client_config()["sasl.password"] == "hunter2"
 
 
+@pytest.mark.parametrize("how", ["misspelt env", "misspelt file", "mistyped file", "bad yaml"])
+def test_a_misspelt_or_mistyped_secret_is_not_printed_in_the_error(how, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from pipeline.cli import main as cli
+
+    secret = "hunter2-S3CRET"
+    config = tmp_path / "pipeline.yaml"
+    if how == "misspelt env":
+        monkeypatch.setenv("PIPELINE_KAFKA__SASL_PASWORD", secret)
+    else:
+        config.write_text({"misspelt file": f"kafka:\n  sasl_pasword: {secret}\n",
+                           "mistyped file": f"kafka:\n  sasl_password: [{secret}]\n",
+                           "bad yaml": f'kafka:\n  sasl_password: "{secret}\n  x: [\n'}[how])
+        monkeypatch.setenv("PIPELINE_CONFIG_FILE", str(config))
+    with pytest.raises(Exception) as caught:
+        Settings()
+    assert secret not in str(caught.value)
+    result = CliRunner().invoke(cli, ["topology", "describe"])  # what an operator sees
+    assert result.exit_code != 0 and "invalid settings" in result.output and secret not in result.output
+
+
 def test_every_knob_is_documented_and_docs_are_current():
     for dotted, env, _default, description in iter_knobs():
         assert description, f"{dotted} ({env}) has no description"
