@@ -477,5 +477,32 @@ def dlq_replay(filters: tuple[str, ...], to_retry: bool, yes: bool) -> None:
         sys.exit(1)
 
 
+# -- configuration diff, silence preview (issue #14) ------------------------------------------------
+@config_group.command("diff")
+@click.argument("old", type=click.Path(dir_okay=False))
+@click.argument("new", type=click.Path(dir_okay=False))
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def config_diff(old: str, new: str, output_format: str) -> None:
+    """What changed from OLD to NEW (routes, receivers, inhibit rules, time intervals, templates, global),
+    in Alertmanager's terms, on the effective configuration. Secrets are never printed.
+
+    Exit 0: no change; 1: changes; 2: a file cannot be loaded."""
+    import orjson
+
+    from pipeline.amconfig import ConfigError
+    from pipeline.amconfig.diff import load_and_diff
+
+    try:
+        diff = load_and_diff(old, new)
+    except ConfigError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    if output_format == "json":
+        click.echo(orjson.dumps(diff.to_json(), option=orjson.OPT_INDENT_2).decode())
+    else:
+        click.echo(diff.words(), nl=False)
+    sys.exit(1 if diff else 0)
+
+
 if __name__ == "__main__":
     main()
