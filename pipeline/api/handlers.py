@@ -435,6 +435,10 @@ class AlertmanagerApi:
         self._on_start, self._on_stop = on_start, on_stop
         self._not_ready_reason = not_ready_reason
         self._silence_lock = asyncio.Lock()
+        # Issue #14 (pipeline.api.silence_preview): the silence guard, run on a POST after validation and
+        # before the write (raises the ApiError of a refusal), and the preview route.
+        self.silence_guard: Callable[[Silence, Request], Awaitable[None]] | None = None
+        self.extra_routes: list[Route] = []
 
     # -- lifecycle
     def start(self) -> None:
@@ -473,6 +477,7 @@ class AlertmanagerApi:
             Route(f"{PREFIX}/silences", self._handler(self.post_silences), methods=["POST"]),
             Route(f"{PREFIX}/silence/{{silenceID}}", self._handler(self.get_silence), methods=["GET"]),
             Route(f"{PREFIX}/silence/{{silenceID}}", self._handler(self.delete_silence), methods=["DELETE"]),
+            *self.extra_routes,
         ]
 
     def _handler(self, method: Callable[[Request], Awaitable[Response]]):
@@ -536,6 +541,8 @@ class AlertmanagerApi:
                 if exc.writes:  # Alertmanager had expired the predecessor before validating
                     await self._write(exc.writes)
                 raise ApiError(400, str(exc)) from None
+            if self.silence_guard is not None:
+                await self.silence_guard(writes[-1], request)
             await self._write(writes)
         return _json({"silenceID": writes[-1].id})
 
@@ -596,11 +603,15 @@ def create_api(settings: Any, writer: Any, config: AlertmanagerConfig | None = N
     follower = TopicFollower(settings, [SILENCES_TOPIC, ALERTS_TOPIC], "api-view", apply=view.apply_raw,
                              on_caught_up=caught_up)
     timeout = write_timeout_s if write_timeout_s is not None else settings.bridge.ack_timeout_s
-    return AlertmanagerApi(
+    api = AlertmanagerApi(
         view, writer, settings.topic("silences"), config_text=path.read_text(encoding="utf-8"),
         write_timeout_s=timeout, retry_after_s=settings.bridge.retry_after_s,
         on_start=follower.start, on_stop=follower.stop, not_ready_reason=lambda: follower.error,
     )
+    from pipeline.api.silence_preview import install_silence_preview
+
+    install_silence_preview(api, settings)
+    return api
 
 
 __all__ = [
