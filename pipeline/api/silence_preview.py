@@ -148,15 +148,18 @@ class SilencePreview:
         values = request.query_params.getlist("since")
         if not values or values[-1] == "":
             return self.default_since
+        too_long = ApiError(400, f"invalid since parameter: {values[-1]} is longer than the longest preview "
+                                 f"window, {format_duration(self.max_since)}")
         try:
             since = parse_duration(values[-1])
         except ValueError as exc:
             raise ApiError(400, f"invalid since parameter: {exc}") from None
+        except OverflowError:  # more days than a timedelta holds
+            raise too_long from None
         if since <= timedelta(0):
             raise ApiError(400, "invalid since parameter: must be longer than 0s")
         if since > self.max_since:
-            raise ApiError(400, f"invalid since parameter: {values[-1]} is longer than the longest preview "
-                                f"window, {format_duration(self.max_since)}")
+            raise too_long
         return since
 
     def _shown(self, alert: Alert, now: datetime) -> dict[str, Any]:

@@ -141,6 +141,8 @@ def test_preview_since_parameter(view):
         ("since=soon", "invalid since parameter: not a valid duration: 'soon' (expected e.g. 30s, 5m, 1h30m, 7d)"),
         ("since=0", "invalid since parameter: must be longer than 0s"),
         ("since=8d", "invalid since parameter: 8d is longer than the longest preview window, 7d"),
+        ("since=99999999999999y", "invalid since parameter: 99999999999999y is longer than the longest preview "
+                                  "window, 7d"),
     ):
         answer = client.post(f"/api/v2/silences/preview?{query}", json=silence_body(DB))
         assert answer.status_code == 400 and answer.json() == message
