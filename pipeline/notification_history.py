@@ -65,8 +65,8 @@ class HistoryWindow:
     def to_json(self) -> dict:
         out = {
             "topic": self.topic,
-            "from": self.start.isoformat().replace("+00:00", "Z"),
-            "to": self.end.isoformat().replace("+00:00", "Z"),
+            "from": self.start.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "to": self.end.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             "recordsScanned": self.records,
             "notifications": self.notifications,
             "capped": self.capped is not None,

@@ -287,9 +287,12 @@ def _global_changes(old: AlertmanagerConfig, new: AlertmanagerConfig) -> list[Ch
 
 
 def _relative_template(config: AlertmanagerConfig, pattern: str) -> str:
+    """A template pattern relative to its configuration file's directory when it lies below it (the
+    loader joined it to that directory), so the same pattern in two directories compares equal."""
     base = os.path.dirname(os.path.abspath(config.source))
-    if os.path.isabs(pattern) and os.path.commonpath([base, pattern]) == base:
-        return os.path.relpath(pattern, base)
+    absolute = os.path.abspath(pattern)
+    if os.path.commonpath([base, absolute]) == base:
+        return os.path.relpath(absolute, base)
     return pattern
 
 

@@ -229,7 +229,7 @@ class WouldHaveMuted:
 
 def _example(notification: Notification, muted: list[Alert], effect: str, max_alerts: int) -> dict[str, Any]:
     return {
-        "createdAt": notification.created_at.isoformat().replace("+00:00", "Z"),
+        "createdAt": notification.created_at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         "status": notification.status,
         "groupLabels": dict(notification.group_labels),
         "integration": notification.integration,
@@ -272,9 +272,9 @@ def preview_words(answer: dict[str, Any]) -> str:
         lines.append(f"would have muted over the last {silence['since']}: unknown, {history['error']}")
         return "\n".join(lines) + "\n"
     window = history["window"]
-    lines.append(f"would have muted over the last {silence['since']} ({window['from']} to {window['to']}, "
-                 f"{window['notifications']} notifications on {window['topic']}, {window['recordsScanned']} "
-                 f"records read):")
+    lines.append(f"would have muted over the last {silence['since']} ({window['from']} to {window['to']}: "
+                 f"{window['notifications']} notifications in {window['recordsScanned']} records of topic "
+                 f"{window['topic']}):")
     if window.get("capped"):
         lines.append(f"  INCOMPLETE: reading stopped at its {window['cappedBy']} bound; older or later "
                      "notifications of the window were not read")

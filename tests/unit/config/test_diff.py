@@ -542,3 +542,17 @@ def test_cli_error_is_exit_2_with_the_loader_message(files, tmp_path):
     assert f'{bad}:2: route: undefined receiver "nobody" used in route' in result.output
     missing = CliRunner().invoke(main, ["config", "diff", str(old), str(tmp_path / "none.yml")])
     assert missing.exit_code == 2 and "no such file" in missing.output
+
+
+def test_templates_given_relative_paths_compare_by_pattern(tmp_path, monkeypatch):
+    # `pipeline config diff a/am.yml b/am.yml` from the parent directory: the loader joins each pattern
+    # to its file's (relative) directory; the same pattern in both is no change.
+    for name in ("a", "b"):
+        (tmp_path / name / "t").mkdir(parents=True)
+        (tmp_path / name / "t" / "x.tmpl").write_text("same")
+        (tmp_path / name / "am.yml").write_text("templates: ['t/*.tmpl']\nroute: {receiver: r}\nreceivers: [{name: r}]\n")
+    monkeypatch.chdir(tmp_path)
+    assert not load_and_diff("a/am.yml", "b/am.yml")
+    (tmp_path / "b" / "t" / "x.tmpl").write_text("changed")
+    assert [c.words() for c in load_and_diff("a/am.yml", "b/am.yml").changes] == [
+        'template file "t/x.tmpl": contents changed']

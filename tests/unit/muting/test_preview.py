@@ -115,7 +115,7 @@ def test_would_have_muted_per_receiver():
             pager["alertsMuted"]) == ("pager", 3, 1, 2, 4)
     assert (mail["receiver"], mail["notSent"], mail["alertsMuted"]) == ("mail", 1, 1)
     assert pager["examples"] == [{
-        "createdAt": "2026-11-24T10:05:00Z", "status": "firing", "groupLabels": {"alertname": "A"},
+        "createdAt": "2026-11-24T10:05:00.000Z", "status": "firing", "groupLabels": {"alertname": "A"},
         "integration": "webhook/0", "alerts": 2, "mutedAlerts": 2, "effect": "not sent",
         "mutedLabels": [dict(db1.labels), dict(db2.labels)]}]
     assert mail["examples"][0]["status"] == "resolved"
