@@ -189,7 +189,7 @@ def test_the_effective_configuration_is_compared_not_the_text():
     new = """
     route:
       routes:
-        - match: {team: web}
+        - matchers: ['team="web"']
           receiver: web
           continue: false
       group_wait: 30s
