@@ -533,5 +533,115 @@ def dlq_replay(filters: tuple[str, ...], to_retry: bool, yes: bool) -> None:
         sys.exit(1)
 
 
+# -- configuration diff, silence preview (issue #14) ------------------------------------------------
+@config_group.command("diff")
+@click.argument("old", type=click.Path(dir_okay=False))
+@click.argument("new", type=click.Path(dir_okay=False))
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def config_diff(old: str, new: str, output_format: str) -> None:
+    """What changed from OLD to NEW (routes, receivers, inhibit rules, time intervals, templates, global),
+    in Alertmanager's terms, on the effective configuration. Secrets are never printed.
+
+    Exit 0: no change; 1: changes; 2: a file cannot be loaded."""
+    import orjson
+
+    from pipeline.amconfig import ConfigError
+    from pipeline.amconfig.diff import load_and_diff
+
+    try:
+        diff = load_and_diff(old, new)
+    except ConfigError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    if output_format == "json":
+        click.echo(orjson.dumps(diff.to_json(), option=orjson.OPT_INDENT_2).decode())
+    else:
+        click.echo(diff.words(), nl=False)
+    sys.exit(1 if diff else 0)
+
+
+@main.group("silence")
+def silence_group() -> None:
+    """Silences, before they are created."""
+
+
+@silence_group.command("preview")
+@click.option("--matcher", "-m", "matchers", multiple=True, required=True, metavar="MATCHER",
+              help='A matcher as amtool takes it (alertname="X", job=~"a|b", env!=dev), or a set '
+                   '{a="1",b=~"x"}; repeatable, all must match.')
+@click.option("--since", default=None, metavar="DURATION",
+              help="How far back to look for notifications it would have muted (default: the bridge's "
+                   "silences.preview_since_s, 6h).")
+@click.option("--duration", default="1h", show_default=True, metavar="DURATION",
+              help="How long the silence would last (its endsAt is now + this).")
+@click.option("--comment", default="", help="The silence's comment (the guard's force marker counts here).")
+@click.option("--author", default=None, help="createdBy (default: $USER).")
+@click.option("--force", is_flag=True, help="Preview as forced past the guard.")
+@click.option("--url", default=None, help="The bridge's URL (default: http://<bridge.host>:<bridge.port>).")
+@click.option("--header", "headers", multiple=True, metavar="NAME: VALUE",
+              help="An extra request header (e.g. for the API's authentication); repeatable.")
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def silence_preview(matchers: tuple[str, ...], since: str | None, duration: str, comment: str,
+                    author: str | None, force: bool, url: str | None, headers: tuple[str, ...],
+                    output_format: str) -> None:
+    """What a silence would match now and which notifications it would have muted, from the bridge's
+    POST /api/v2/silences/preview (nothing is written).
+
+    Exit 0: the guard would accept it; 1: the guard would refuse it; 2: an error."""
+    import os
+    from datetime import datetime, timezone
+
+    import httpx
+    import orjson
+
+    from pipeline.durations import parse_duration
+    from pipeline.matchers import MatcherError, MatchType, parse_matchers
+    from pipeline.muting.preview import preview_words
+
+    def fail(message: str) -> None:
+        click.echo(f"error: {message}", err=True)
+        sys.exit(2)
+
+    try:
+        parsed = [m for text in matchers for m in parse_matchers(text)]
+    except MatcherError as exc:
+        fail(f"bad matcher: {exc}")
+    try:
+        lasting = parse_duration(duration)
+    except ValueError as exc:
+        fail(f"--duration: {exc}")
+    now = datetime.now(timezone.utc)
+    body = {
+        "matchers": [{"name": m.name, "value": m.value, "isRegex": m.type in (MatchType.REGEX, MatchType.NOT_REGEX),
+                      "isEqual": m.type in (MatchType.EQUAL, MatchType.REGEX)} for m in parsed],
+        "startsAt": now.isoformat(), "endsAt": (now + lasting).isoformat(),
+        "createdBy": author or os.environ.get("USER", "pipeline"), "comment": comment,
+    }
+    extra_headers = {}
+    for header in headers:
+        name, sep, value = header.partition(":")
+        if not sep or not name.strip():
+            fail(f"--header {header!r}: expected NAME: VALUE")
+        extra_headers[name.strip()] = value.strip()
+    if url is None:
+        bridge = _settings().bridge
+        host = "127.0.0.1" if bridge.host in ("0.0.0.0", "::", "") else bridge.host
+        url = f"http://{host}:{bridge.port}"
+    params = {**({"since": since} if since else {}), **({"force": "true"} if force else {})}
+    try:
+        answer = httpx.post(f"{url.rstrip('/')}/api/v2/silences/preview", json=body, params=params,
+                            headers=extra_headers, timeout=120)
+    except httpx.HTTPError as exc:
+        fail(f"{url}: {exc}")
+    if answer.status_code != 200:
+        fail(f"{url}: HTTP {answer.status_code}: {answer.text.strip()}")
+    result = answer.json()
+    if output_format == "json":
+        click.echo(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
+    else:
+        click.echo(preview_words(result), nl=False)
+    sys.exit(0 if result["guard"]["allowed"] else 1)
+
+
 if __name__ == "__main__":
     main()

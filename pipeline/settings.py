@@ -389,6 +389,55 @@ class SinkSettings(Section):
     )
 
 
+class SilenceSettings(Section):
+    """Silence preview and the silence guard of the Alertmanager API (issue #14)."""
+
+    guard_require_equality_matcher: bool = Field(
+        False,
+        description="Refuse a silence without a name=\"value\" matcher (non-empty value) unless forced. "
+        "Off by default: Alertmanager accepts regex-only silences and amtool users write them.",
+    )
+    guard_max_active_percent: float = Field(
+        50.0, gt=0, le=100,
+        description="Refuse a silence matching more than this share of the active alerts (and at least "
+        "guard_min_matched_alerts of them) unless forced; 100 turns the rule off.",
+    )
+    guard_min_matched_alerts: int = Field(
+        10, ge=1,
+        description="The share rule applies only to a silence matching at least this many active alerts.",
+    )
+    guard_force_marker: str = Field(
+        "[force]", min_length=1, max_length=64,
+        description="Text in a silence's comment that forces it past the guard (amtool cannot send the "
+        "force=true query parameter; the marker also stays on the silence as its record).",
+    )
+    preview_since_s: float = Field(
+        21600.0, gt=0,
+        description="Default window of a silence preview, seconds back from now (6 h).",
+    )
+    preview_max_since_s: float = Field(
+        604800.0, gt=0,
+        description="Longest window a preview may ask for, seconds (the notifications topic keeps 7 d).",
+    )
+    preview_max_records: int = Field(
+        200000, ge=1,
+        description="Notification records a preview reads at most; the answer says when it stopped there.",
+    )
+    preview_max_seconds: float = Field(
+        10.0, gt=0, le=300,
+        description="Longest time a preview spends reading notifications; the answer says when it stopped.",
+    )
+    preview_max_examples: int = Field(
+        3, ge=0, le=100, description="Example notifications shown per receiver in a preview."
+    )
+    preview_max_alerts_shown: int = Field(
+        20, ge=0, le=1000, description="Matching active alerts listed in a preview (all are counted)."
+    )
+    preview_concurrency: int = Field(
+        2, ge=1, le=16, description="Previews reading the notifications topic at once per bridge process."
+    )
+
+
 class DevSettings(Section):
     """The local development services started by ``pipeline dev`` (broker and Redis)."""
 
@@ -455,6 +504,7 @@ class Settings(BaseSettings):
     group: GroupSettings = Field(default_factory=GroupSettings)
     sink: SinkSettings = Field(default_factory=SinkSettings)
     dev: DevSettings = Field(default_factory=DevSettings)
+    silences: SilenceSettings = Field(default_factory=SilenceSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -444,6 +444,10 @@ class AlertmanagerApi:
         self._reads_in_progress = 0
         self._read_pool = ThreadPoolExecutor(max_workers=read_threads, thread_name_prefix="api-read")
         self._write_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="api-silence-write")
+        # Issue #14 (pipeline.api.silence_preview): the silence guard, run on a POST after validation and
+        # before the write (raises the ApiError of a refusal), and the preview route.
+        self.silence_guard: Callable[[Silence, Request], Awaitable[None]] | None = None
+        self.extra_routes: list[tuple[Route, Requirement]] = []  # with the role each needs
 
     # -- lifecycle
     def start(self) -> None:
@@ -491,6 +495,7 @@ class AlertmanagerApi:
             (Route(f"{PREFIX}/silence/{{silenceID}}", self._handler(self.get_silence), methods=["GET"]), read),
             (Route(f"{PREFIX}/silence/{{silenceID}}", self._handler(self.delete_silence), methods=["DELETE"]),
              write),
+            *self.extra_routes,
         ]
 
     def _handler(self, method: Callable[[Request], Awaitable[Response]]):
@@ -578,6 +583,8 @@ class AlertmanagerApi:
                     await self._write(exc.writes)
                 raise ApiError(400, str(exc)) from None
             await self._check_limits(existing, writes, now)
+            if self.silence_guard is not None:
+                await self.silence_guard(writes[-1], request)
             await self._write(writes)
         return _json({"silenceID": writes[-1].id})
 
@@ -698,13 +705,17 @@ def create_api(settings: Any, writer: Any, config: AlertmanagerConfig | None = N
     follower = TopicFollower(settings, [SILENCES_TOPIC, ALERTS_TOPIC], "api-view", apply=view.apply_raw,
                              on_caught_up=caught_up)
     timeout = write_timeout_s if write_timeout_s is not None else settings.bridge.ack_timeout_s
-    return AlertmanagerApi(
+    api = AlertmanagerApi(
         view, writer, settings.topic("silences"), config_text=status_yaml(config, text, path.parent),
         write_timeout_s=timeout, retry_after_s=settings.bridge.retry_after_s,
         on_start=follower.start, on_stop=follower.stop, not_ready_reason=lambda: follower.error,
         get_concurrency=settings.web.get_concurrency, read_threads=settings.web.read_threads,
         max_silences=settings.web.max_silences, max_silence_size_bytes=settings.web.max_silence_size_bytes,
     )
+    from pipeline.api.silence_preview import install_silence_preview
+
+    install_silence_preview(api, settings)
+    return api
 
 
 __all__ = [

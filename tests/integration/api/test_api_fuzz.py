@@ -43,7 +43,7 @@ def test_alertmanager_api_operations_survive_fuzzing(bridge):
     ours = [op for op in operations if "alertmanager-api" in (op.definition.raw.get("tags") or [])]
     assert {op.definition.raw["operationId"] for op in ours} == {
         "getAlerts", "getAlertGroups", "getStatus", "getReceivers", "getSilences", "postSilences",
-        "getSilence", "deleteSilence"}
+        "getSilence", "deleteSilence", "previewSilence"}
     failures: list[str] = []
     with requests.Session() as session:
         for operation in ours:
