@@ -23,7 +23,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from pipeline import wire
 from pipeline.bridge import metrics
@@ -35,6 +35,8 @@ from pipeline.ingest.errors import AlertProblem, PayloadError, multi_error_text
 from pipeline.ingest.formats.alertmanager_alert import record_too_large
 from pipeline.ingest.formats import FORMATS, GenericMapping
 from pipeline.runtime.producer import OutgoingRecord, ProduceError
+from pipeline.ui import MOUNT_PATH as UI_MOUNT_PATH
+from pipeline.ui import build_ui_app
 
 log = logging.getLogger(__name__)
 
@@ -260,10 +262,11 @@ async def _unexpected_error(request: Request, exc: Exception) -> Response:
 
 def build_app(bridge: Bridge, on_shutdown=None, api=None) -> Starlette:
     """``api``: the Alertmanager API v2 read/silence side (pipeline.api.handlers.AlertmanagerApi), if any;
-    its view follows Kafka for the app's lifetime and gates /readyz."""
+    its view follows Kafka for the app's lifetime and gates /readyz. With it comes the web UI at /ui."""
     routes = bridge.routes()
     if api is not None:
-        routes = [Route("/readyz", api.wrap_readyz(bridge.readyz), methods=["GET"]), *routes, *api.routes()]
+        routes = [Route("/readyz", api.wrap_readyz(bridge.readyz), methods=["GET"]), *routes, *api.routes(),
+                  Mount(UI_MOUNT_PATH, app=build_ui_app())]  # the operator UI: a client of that API
 
     @asynccontextmanager
     async def lifespan(_app):
