@@ -48,7 +48,8 @@ class EnrichedWriter:
         self.producer = Producer(durable_config(settings.kafka, 10.0))
 
     def send(self, labels: dict[str, str], *, annotations=None, status="firing", ends_at=None,
-             starts_at=None, generator_url="") -> EnrichedAlert:
+             starts_at=None, generator_url="", flush: bool = True) -> EnrichedAlert:
+        """Write one record; ``flush=False`` leaves it queued (many writes, then one :meth:`flush`)."""
         now = datetime.now(timezone.utc)
         alert = Alert.with_fingerprint(
             labels=labels, annotations=annotations or {}, starts_at=starts_at or now,
@@ -57,8 +58,12 @@ class EnrichedWriter:
         record = EnrichedAlert(alert=alert, source="test", source_format="direct", received_at=now)
         self.producer.produce(self.settings.topic("alerts.enriched"), key=alert.fingerprint.encode(),
                               value=wire.encode(record))
-        assert self.producer.flush(10) == 0
+        if flush:
+            self.flush()
         return record
+
+    def flush(self, timeout: float = 30.0) -> None:
+        assert self.producer.flush(timeout) == 0
 
 
 @pytest.fixture(scope="module")

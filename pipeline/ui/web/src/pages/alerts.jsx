@@ -241,6 +241,7 @@ export function AlertsPage({ query }) {
               onInput={(event) => setDraft(event.currentTarget.value)}
               onKeyDown={(event) => {
                 if (event.key === 'Escape') {
+                  event.preventDefault(); // a search field would clear itself
                   setDraft(filter);
                   event.currentTarget.blur();
                 }
@@ -373,7 +374,7 @@ function AlertRow({ alert, group, silences, byFingerprint, now, canSilence, onPi
   }
   const others = Object.keys(alert.annotations).filter((k) => k !== summaryKey).sort();
   return (
-    <article class={`alert-row state-${alert.status.state}`} aria-label={`${alert.labels.alertname ?? 'alert'} ${alert.fingerprint}`}>
+    <article class={`alert-row state-${alert.status.state}`} data-fingerprint={alert.fingerprint} aria-label={`alert ${alert.labels.alertname ?? alert.fingerprint}`}>
       <div class="alert-main">
         <StateBadge status={alert.status} />
         <span class="alert-labels">

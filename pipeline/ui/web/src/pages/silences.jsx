@@ -87,11 +87,6 @@ export function SilencesPage({ query }) {
     <section aria-labelledby="page-title">
       <div class="page-head">
         <h1 id="page-title">Silences</h1>
-        {canWrite && (
-          <Link class="button primary" to="/silences/new" title="New silence (n)">
-            New silence
-          </Link>
-        )}
       </div>
       <form
         class="filterbar"
@@ -188,7 +183,7 @@ function SilenceCard({ silence, muted, now, canWrite, onExpire }) {
   const count = muted ? muted.get(silence.id) || 0 : null;
   const alertsQuery = `/alerts?q=${encodeURIComponent(matchers.map(formatMatcher).join(', '))}`;
   return (
-    <article class={`silence-card state-${state}`} aria-label={`silence ${silence.id}`}>
+    <article class={`silence-card state-${state}`} data-silence-id={silence.id} aria-label={`silence ${silence.id}`}>
       <div class="silence-main">
         <span class={`badge badge-silence-${state}`}>{state}</span>
         <span class="silence-matchers">
