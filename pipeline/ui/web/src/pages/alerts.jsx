@@ -297,7 +297,7 @@ export function AlertsPage({ query }) {
             label="Alert groups"
             items={rows}
             getKey={(row) => row.key}
-            estimateSize={(row) => (row.kind === 'group' ? 48 : 76)}
+            estimateSize={(row) => (row.kind === 'group' ? 50 : 72)}
             renderItem={(row) =>
               row.kind === 'group' ? (
                 <GroupHeader group={row.group} collapsed={collapsed.has(row.group.key)} onToggle={toggle} canSilence={canSilence} onPick={addToFilter} />
@@ -375,51 +375,42 @@ function AlertRow({ alert, group, silences, byFingerprint, now, canSilence, onPi
   const others = Object.keys(alert.annotations).filter((k) => k !== summaryKey).sort();
   return (
     <article class={`alert-row state-${alert.status.state}`} data-fingerprint={alert.fingerprint} aria-label={`alert ${alert.labels.alertname ?? alert.fingerprint}`}>
-      <div class="alert-main">
-        <StateBadge status={alert.status} />
-        <span class="alert-labels">
-          {names.map((name) => (
-            <LabelChip key={name} name={name} value={alert.labels[name]} onPick={onPick} />
-          ))}
-        </span>
-        <span class="alert-time">
-          started <RelTime date={new Date(alert.startsAt)} now={now} />
-        </span>
-      </div>
-      {summary && <p class="alert-summary">{summary}</p>}
-      {(alert.status.silencedBy.length > 0 || alert.status.inhibitedBy.length > 0) && (
-        <ul class="mutes">
-          {alert.status.silencedBy.map((id) => {
-            const silence = silences.get(id);
-            return (
-              <li key={id}>
-                <Link to={`/silences?q=${encodeURIComponent(id)}`} class="mute mute-silence" title={silence ? silence.comment : id}>
-                  silenced by {silence ? `${silence.createdBy}: ${silence.comment}` : id}
-                </Link>
-                {silence && <span class="muted"> (ends {relative(new Date(silence.endsAt), now)})</span>}
-              </li>
-            );
-          })}
-          {alert.status.inhibitedBy.map((fingerprint) => {
-            const by = byFingerprint.get(fingerprint);
-            const text = by ? Object.entries(by.labels).map(([k, v]) => `${k}="${v}"`).join(', ') : fingerprint;
-            return (
-              <li key={fingerprint} class="mute mute-inhibit" title={text}>
-                inhibited by {by ? by.labels.alertname ?? fingerprint : fingerprint} <span class="muted">({text})</span>
-              </li>
-            );
-          })}
-        </ul>
-      )}
-      <div class="alert-actions">
-        {alert.receivers.length > 0 && <span class="muted">→ {alert.receivers.map((r) => r.name).join(', ')}</span>}
-        {links.map(([label, url]) => (
-          <a key={label + url} href={url} target="_blank" rel="noopener noreferrer">
-            {label}
-          </a>
-        ))}
+      <div class="alert-body">
+        <div class="alert-main">
+          <StateBadge status={alert.status} />
+          <span class="alert-labels">
+            {names.map((name) => (
+              <LabelChip key={name} name={name} value={alert.labels[name]} onPick={onPick} />
+            ))}
+          </span>
+        </div>
+        {summary && <p class="alert-summary">{summary}</p>}
+        {(alert.status.silencedBy.length > 0 || alert.status.inhibitedBy.length > 0) && (
+          <ul class="mutes">
+            {alert.status.silencedBy.map((id) => {
+              const silence = silences.get(id);
+              return (
+                <li key={id}>
+                  <Link to={`/silences?q=${encodeURIComponent(id)}`} class="mute mute-silence" title={silence ? silence.comment : id}>
+                    silenced by {silence ? `${silence.createdBy}: ${silence.comment}` : id}
+                  </Link>
+                  {silence && <span class="muted"> (ends {relative(new Date(silence.endsAt), now)})</span>}
+                </li>
+              );
+            })}
+            {alert.status.inhibitedBy.map((fingerprint) => {
+              const by = byFingerprint.get(fingerprint);
+              const text = by ? Object.entries(by.labels).map(([k, v]) => `${k}="${v}"`).join(', ') : fingerprint;
+              return (
+                <li key={fingerprint} class="mute mute-inhibit" title={text}>
+                  inhibited by {by ? by.labels.alertname ?? fingerprint : fingerprint} <span class="muted">({text})</span>
+                </li>
+              );
+            })}
+          </ul>
+        )}
         {others.length > 0 && (
-          <details>
+          <details class="annotations">
             <summary>annotations</summary>
             <dl>
               {others.map((key) => (
@@ -431,14 +422,32 @@ function AlertRow({ alert, group, silences, byFingerprint, now, canSilence, onPi
             </dl>
           </details>
         )}
-        <a class="disabled-link" role="link" aria-disabled="true" title={HISTORY_TITLE}>
-          History
-        </a>
-        {canSilence && (
-          <Link class="button small" to={silenceLink(labelMatchers(alert.labels))} title="New silence matching exactly this alert's labels">
-            Silence
-          </Link>
-        )}
+      </div>
+      <div class="alert-side">
+        <div class="alert-facts">
+          <span class="alert-time">
+            started <RelTime date={new Date(alert.startsAt)} now={now} />
+          </span>
+          {/* the group header names a route group's receiver; more receivers (continue) are listed */}
+          {(group.receiver === null || alert.receivers.length > 1) && alert.receivers.length > 0 && (
+            <span class="muted">→ {alert.receivers.map((r) => r.name).join(', ')}</span>
+          )}
+        </div>
+        <div class="alert-actions">
+          {links.map(([label, url]) => (
+            <a key={label + url} href={url} target="_blank" rel="noopener noreferrer">
+              {label}
+            </a>
+          ))}
+          <a class="disabled-link" role="link" aria-disabled="true" title={HISTORY_TITLE}>
+            History
+          </a>
+          {canSilence && (
+            <Link class="button small" to={silenceLink(labelMatchers(alert.labels))} title="New silence matching exactly this alert's labels">
+              Silence
+            </Link>
+          )}
+        </div>
       </div>
     </article>
   );
