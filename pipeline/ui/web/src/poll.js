@@ -1,12 +1,13 @@
 // Live data: load, then load again every `interval` ms while the tab is visible. Changing `deps`
 // reloads at once (the previous answer stays shown until the new one arrives); an answer that lost
 // the race to a newer request is dropped (its request is aborted).
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useLayoutEffect, useRef, useState } from 'preact/hooks';
 
 export function usePolling(load, deps, interval) {
   const [state, setState] = useState({ data: null, error: null, loading: true, updatedAt: null });
   const trigger = useRef(() => {});
-  useEffect(() => {
+  // A layout effect: the first request leaves before the first paint instead of after it.
+  useLayoutEffect(() => {
     let stopped = false;
     let timer = null;
     let controller = null;
