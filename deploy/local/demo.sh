@@ -8,3 +8,4 @@ cd "$(dirname "$0")/../.."
 echo
 echo "The local broker and Redis are still running: 'make down' stops them."
 echo "Look around: .venv/bin/pipeline topology describe; .venv/bin/pipeline tail alerts.raw"
+echo "The web UI (alerts, silences) is served by the bridge at /ui/: .venv/bin/pipeline demo --keep-running leaves it up."
