@@ -16,8 +16,9 @@ HTTP cache, no storage). Per run, from the browser's own clocks (Performance API
 * **filter**: from pressing Enter in the filter field to the filtered answer rendered
   (``ui:alerts:filter`` measure, which includes the API request), for one narrow and one broad filter;
 * **group by instance**: the same measure for re-grouping every alert by a label with one value each;
-* main-thread CPU of the whole run (CDP Performance.getMetrics TaskDuration, ScriptDuration) and the
-  longest task (Long Tasks API): what "does not freeze the tab" means in numbers.
+* main-thread time (CDP Performance.getMetrics TaskDuration, ScriptDuration: the wall time of the
+  renderer's main-thread tasks, so a busy machine inflates them) and the longest task (Long Tasks
+  API): what "does not freeze the tab" means in numbers.
 
 Prints markdown and writes bench/ui/RESULTS.md (``--no-write``: don't). Records the load average and
 the busiest other processes before and after, since the machine is shared.
@@ -29,7 +30,6 @@ import argparse
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -86,15 +86,31 @@ LAST_FILTER = """() => {
 }"""
 
 
-def busiest_processes(limit: int = 6) -> list[str]:
-    """The processes using the most CPU right now (ps: lifetime average %CPU), ours included."""
-    out = subprocess.run(["ps", "-eo", "pcpu,rss,comm,args", "--sort=-pcpu", "--no-headers"],
-                         capture_output=True, text=True, timeout=10).stdout.splitlines()
-    lines = []
-    for line in out[:limit]:
-        pcpu, rss, comm, *args = line.split(None, 3)
-        lines.append(f"{pcpu}% cpu, {int(rss) // 1024} MiB: {comm} {' '.join(args)[:90]}")
-    return lines
+def _process_times() -> dict[int, tuple[int, str]]:
+    """utime + stime (clock ticks) and the command line of every process."""
+    out = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:
+            continue  # gone meanwhile
+        out[int(entry.name)] = (int(fields[11]) + int(fields[12]), command)
+    return out
+
+
+def busiest_processes(seconds: float = 3.0, limit: int = 6) -> list[str]:
+    """The processes that used the most CPU over the next ``seconds`` (sampled from /proc)."""
+    before = _process_times()
+    time.sleep(seconds)
+    after = _process_times()
+    ticks = os.sysconf("SC_CLK_TCK")
+    used = sorted(((t - before[pid][0], command) for pid, (t, command) in after.items() if pid in before),
+                  reverse=True)
+    return [f"{100 * delta / ticks / seconds:.0f}% of a core: {' '.join(command.split())[:110]}"
+            for delta, command in used[:limit] if delta > 0]
 
 
 def cdp_metrics(session) -> dict[str, float]:
@@ -142,6 +158,19 @@ def measure(browser, url: str, count: int) -> dict:
     return result
 
 
+def sample_during(browser, url: str, count: int) -> list[str]:
+    """What ran while the page re-filtered in a loop for a few seconds (one more, unrecorded run)."""
+    import threading
+
+    found: list[str] = []
+    sampler = threading.Thread(target=lambda: found.extend(busiest_processes()))
+    sampler.start()
+    while sampler.is_alive():
+        measure(browser, url, count)
+    sampler.join()
+    return found
+
+
 def spread(values: list[float]) -> str:
     values = [v for v in values if v is not None]
     if not values:
@@ -172,13 +201,13 @@ def report(runs: list[dict], meta: dict) -> str:
         f"| API answer received | {column(lambda r: r['load']['apiEnd'])} |",
         f"| answer rendered (`ui:alerts:first-render`) | {column(lambda r: r['load']['firstRender'])} |",
         f"| **first useful paint** (first alert group painted, Element Timing) | **{column(lambda r: r['load']['firstGroupPaint'])}** |",
-        f"| main-thread CPU until then (CDP TaskDuration) | {column(lambda r: r['load_task_ms'])} |",
+        f"| main-thread busy until then (CDP TaskDuration) | {column(lambda r: r['load_task_ms'])} |",
         f"| of which script (CDP ScriptDuration) | {column(lambda r: r['load_script_ms'])} |",
         "",
         "Applying a change, from Enter (or the select's change) to the new answer rendered "
         "(`ui:alerts:filter`: includes the API request; the API's own share is the Resource Timing of it):",
         "",
-        "| change | alerts shown | total ms | of which API request ms | main-thread CPU ms |",
+        "| change | alerts shown | total ms | of which API request ms | main-thread busy ms |",
         "| --- | --- | ---: | ---: | ---: |",
     ]
     for name in ("narrow filter", "broad filter", "no filter", "group by instance"):
@@ -192,8 +221,12 @@ def report(runs: list[dict], meta: dict) -> str:
         "What else was running (the machine is shared):",
         "",
         f"- load average before: {meta['load_before']}, after: {meta['load_after']} (2 cores)",
-        "- busiest processes before (ps, lifetime %CPU):",
+        f"- load average at each run: {', '.join(meta['load_runs'])}",
+        "- busiest processes over 3 s before the bench started:",
         *[f"  - `{p}`" for p in meta["busy_before"]],
+        "- busiest processes over 3 s during a run's filter steps (the bench's own: this bench, its bridge, "
+        "Chromium):",
+        *[f"  - `{p}`" for p in meta["busy_during"]],
         "",
     ]
     return "\n".join(lines)
@@ -231,13 +264,16 @@ def main(argv: list[str] | None = None) -> int:
         browser = stack.enter_context(chromium())
         meta["chromium"] = browser.version
         runs = []
+        meta["load_runs"] = []
         for index in range(args.runs):
+            meta["load_runs"].append(loadavg().split()[0])
             runs.append(measure(browser, bridge.url, args.alerts))
             load = runs[-1]["load"]
             print(f"run {index + 1}: first useful paint {load['firstGroupPaint']:.0f} ms, "
                   f"narrow filter {runs[-1]['narrow filter']['ms']:.0f} ms", file=sys.stderr)
         meta["api_mib"] = runs[0]["load"]["apiBytes"] / 1048576
         meta["api_wire_mib"] = runs[0]["load"]["apiBytesOnWire"] / 1048576
+        meta["busy_during"] = sample_during(browser, bridge.url, args.alerts)
     meta["load_after"] = loadavg()
     text = report(runs, meta)
     print(text)

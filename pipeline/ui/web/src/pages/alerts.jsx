@@ -29,7 +29,8 @@ function routeGroups(groups) {
   }));
 }
 
-/** Alerts grouped by the values of `names`; alerts without one of them are grouped by what they have. */
+/** Alerts grouped by the values of `names`; alerts without one of them are grouped by what they have
+ * (after the complete groups). Values sort by code point: cheap for 10,000 groups, and stable. */
 function labelGroups(alerts, names) {
   const groups = new Map();
   for (const alert of alerts) {
@@ -37,18 +38,20 @@ function labelGroups(alerts, names) {
     for (const name of names) if (name in alert.labels) labels[name] = alert.labels[name];
     const key = groupKey('', labels);
     let group = groups.get(key);
-    if (!group) groups.set(key, (group = { key, labels, receiver: null, alerts: [] }));
+    if (!group) {
+      const values = names.map((name) => labels[name] ?? '');
+      const missing = names.length - Object.keys(labels).length;
+      groups.set(key, (group = { key, labels, receiver: null, alerts: [], order: [missing, ...values] }));
+    }
     group.alerts.push(alert);
   }
-  const complete = (g) => Object.keys(g.labels).length === names.length;
-  return [...groups.values()].sort((a, b) => {
-    if (complete(a) !== complete(b)) return complete(a) ? -1 : 1;
-    for (const name of names) {
-      const order = (a.labels[name] ?? '').localeCompare(b.labels[name] ?? '');
-      if (order) return order;
+  const compare = (a, b) => {
+    for (let i = 0; i < a.order.length; i++) {
+      if (a.order[i] !== b.order[i]) return a.order[i] < b.order[i] ? -1 : 1;
     }
     return 0;
-  });
+  };
+  return [...groups.values()].sort(compare);
 }
 
 function summarize(groups) {
