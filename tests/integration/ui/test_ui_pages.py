@@ -297,6 +297,10 @@ def test_keyboard_shortcuts_and_focus_order(bridge, alerts, make_ui):
     page.keyboard.type(", more")
     page.keyboard.press("Escape")  # reverts what was typed and leaves the field
     expect(page.locator("#filter")).to_have_value('severity="critical"')
+    updated = page.locator(".summary .muted").inner_text()
+    page.wait_for_timeout(1100)  # the "updated hh:mm:ss" clock has moved on
+    page.keyboard.press("r")  # refresh now, not at the next poll (10 s)
+    expect(page.locator(".summary .muted")).not_to_have_text(updated, timeout=3000)
     page.keyboard.press("?")
     dialog = page.get_by_role("dialog")
     expect(dialog).to_contain_text("Keyboard shortcuts")

@@ -23,9 +23,8 @@ TOP_GROUP = """() => {
 def bridge(ui_settings, writer, tmp_path_factory):
     write_many(writer, COUNT)  # before the bridge starts: it is ready once its view has read them all
     with running_bridge(ui_settings, OPEN_SOURCES, tmp_path_factory.mktemp("bridge")) as running:
-        wait_for(lambda: len(get_json(f"{running.url}/api/v2/alerts", silenced="false", inhibited="false",
-                                      active="true", filter="alertname=Alert00")) > 0,
-                 bool, what="alerts in the view")
+        wait_for(lambda: len(get_json(f"{running.url}/api/v2/alerts")), lambda n: n == COUNT, timeout=60,
+                 what="every alert in the API's view")
         yield running
 
 

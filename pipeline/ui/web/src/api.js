@@ -70,3 +70,13 @@ export const api = {
   /** The UI's own endpoints, under its base path. */
   ui: (path, signal) => request('GET', UI_BASE + path, { signal }),
 };
+
+/** A request whose failure is not the page's: its answer, or `fallback` (an abort still aborts). */
+export async function optional(promise, fallback) {
+  try {
+    return await promise;
+  } catch (error) {
+    if (error.name === 'AbortError') throw error;
+    return fallback;
+  }
+}

@@ -1,5 +1,5 @@
-// Live data: load, then load again every `interval` ms while the tab is visible. Changing `deps`
-// reloads at once (the previous answer stays shown until the new one arrives); an answer that lost
+// Live data: load, then load again every `interval` ms while the tab is visible, and at once on the
+// `ui:refresh` event (the `r` shortcut). Changing `deps` reloads at once (the previous answer stays shown until the new one arrives); an answer that lost
 // the race to a newer request is dropped (its request is aborted).
 import { useLayoutEffect, useRef, useState } from 'preact/hooks';
 
@@ -36,12 +36,14 @@ export function usePolling(load, deps, interval) {
     };
     trigger.current = run;
     document.addEventListener('visibilitychange', onVisibility);
+    window.addEventListener('ui:refresh', run);
     run();
     return () => {
       stopped = true;
       clearTimeout(timer);
       controller?.abort();
       document.removeEventListener('visibilitychange', onVisibility);
+      window.removeEventListener('ui:refresh', run);
     };
   }, [...deps, interval]);
   return [state, () => trigger.current()];

@@ -3,7 +3,7 @@
 // The filter is Alertmanager matcher syntax, handed to the API's own `filter` parameter, one value
 // per matcher, so the API's parser decides and its message is shown. Filters live in the URL.
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
-import { api } from '../api.js';
+import { api, optional } from '../api.js';
 import { ErrorNote, LabelChip, Loading, RelTime, StateBadge, safeHref } from '../components.jsx';
 import { can, ROLE_SILENCE, useMe } from '../me.jsx';
 import { formatMatcher, labelMatchers, quoteValue, splitMatchers } from '../matchers.js';
@@ -114,10 +114,7 @@ export function AlertsPage({ query }) {
       const labels = groupBy.split(',').map((s) => s.trim()).filter(Boolean);
       const [payload, silences] = await Promise.all([
         api.get(labels.length ? '/api/v2/alerts' : '/api/v2/alerts/groups', params, signal),
-        api.get('/api/v2/silences', {}, signal).catch((error) => {
-          if (error.name === 'AbortError') throw error;
-          return []; // the alerts still show; only the silences' details are missing
-        }),
+        optional(api.get('/api/v2/silences', {}, signal), []), // without it only the silences' details are missing
       ]);
       const groups = labels.length ? labelGroups(payload, labels) : routeGroups(payload);
       return { key: requestKey, groups, silences: new Map(silences.map((s) => [s.id, s])), summary: summarize(groups) };
@@ -125,12 +122,6 @@ export function AlertsPage({ query }) {
     [requestKey],
     refresh,
   );
-
-  useEffect(() => {
-    const onRefresh = () => reload();
-    window.addEventListener('ui:refresh', onRefresh);
-    return () => window.removeEventListener('ui:refresh', onRefresh);
-  });
 
   // Marks for the benchmark (bench/ui): the first rendered answer, and each applied filter.
   const data = state.data;

@@ -2,7 +2,7 @@
 // Alertmanager), searched by text here, by state in tabs; expire is DELETE /api/v2/silence/{id}.
 // How many alerts each silence mutes now comes from one GET /api/v2/alerts of suppressed alerts.
 import { useEffect, useMemo, useState } from 'preact/hooks';
-import { api } from '../api.js';
+import { api, optional } from '../api.js';
 import { Dialog, ErrorNote, LabelChip, Loading, RelTime } from '../components.jsx';
 import { can, ROLE_SILENCE, useMe } from '../me.jsx';
 import { formatMatcher, formatMatchers, fromApi, splitMatchers } from '../matchers.js';
@@ -35,10 +35,7 @@ export function SilencesPage({ query }) {
       const [silences, suppressed] = await Promise.all([
         api.get('/api/v2/silences', { filter: splitMatchers(matchers) }, signal),
         // Only suppressed alerts can be silenced: a smaller answer than every alert.
-        api.get('/api/v2/alerts', { active: false, silenced: true, inhibited: true }, signal).catch((error) => {
-          if (error.name === 'AbortError') throw error;
-          return null;
-        }),
+        optional(api.get('/api/v2/alerts', { active: false, silenced: true, inhibited: true }, signal), null),
       ]);
       let muted = null;
       if (suppressed) {
@@ -50,12 +47,6 @@ export function SilencesPage({ query }) {
     [matchers],
     refresh,
   );
-
-  useEffect(() => {
-    const onRefresh = () => reload();
-    window.addEventListener('ui:refresh', onRefresh);
-    return () => window.removeEventListener('ui:refresh', onRefresh);
-  });
 
   const data = state.data;
   const counts = useMemo(() => {
