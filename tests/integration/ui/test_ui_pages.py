@@ -309,6 +309,7 @@ def test_keyboard_shortcuts_and_focus_order(bridge, alerts, make_ui):
     expect(dialog).to_be_hidden()
     page.keyboard.press("s")
     expect(page.get_by_role("heading", name="Silences")).to_be_visible()
+    expect(page.locator("#main")).to_be_focused()  # a navigation moves focus to the new page
     page.keyboard.press("n")
     expect(page.get_by_role("heading", name="New silence")).to_be_visible()
     page.keyboard.press("a")  # focus is on the page, not a field: the shortcut applies

@@ -104,6 +104,11 @@ function App() {
     return () => window.removeEventListener('keydown', onKey);
   }, [me]);
 
+  // After a navigation, focus the new page's content (not the link that is gone), as a page load would.
+  useEffect(() => {
+    if (route.sequence > 0) document.getElementById('main')?.focus({ preventScroll: true });
+  }, [route.sequence]);
+
   const { page, view } = resolve(route);
   useEffect(() => {
     const title = PAGES.find((p) => p.id === page)?.title;
