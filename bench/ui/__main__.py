@@ -20,7 +20,7 @@ HTTP cache, no storage). Per run, from the browser's own clocks (Performance API
   renderer's main-thread tasks, so a busy machine inflates them) and the longest task (Long Tasks
   API): what "does not freeze the tab" means in numbers.
 
-Prints markdown and writes bench/ui/RESULTS.md (``--no-write``: don't). Records the load average and
+Prints markdown and writes bench/ui/RESULTS.md (``--no-write``: don't), keeping its ``## Notes``. Records the load average and
 the busiest other processes before and after, since the machine is shared.
 """
 
@@ -47,6 +47,7 @@ from tests.integration.ui.seed import write_many
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "RESULTS.md"
+NOTES = "## Notes"
 
 # Collected in the page after the first answer rendered (buffered observers see earlier entries).
 COLLECT = """async () => {
@@ -278,7 +279,10 @@ def main(argv: list[str] | None = None) -> int:
     text = report(runs, meta)
     print(text)
     if not args.no_write:
-        RESULTS.write_text(text)
+        # The measured part is rewritten; the hand-written notes after it (## Notes) are kept.
+        old = RESULTS.read_text() if RESULTS.exists() else ""
+        notes = old[old.index(NOTES):] if NOTES in old else ""
+        RESULTS.write_text(text + ("\n" + notes if notes else ""))
     return 0
 
 
