@@ -245,8 +245,9 @@ def main(argv: list[str] | None = None) -> int:
     meta = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "alerts": args.alerts,
             "machine": f"{os.cpu_count()} cores, {platform.system()} {platform.release()}",
             "load_before": loadavg(), "busy_before": busiest_processes()}
-    with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="bench-ui-") as workdir:
-        work = Path(workdir)
+    with ExitStack() as stack:
+        # First in, last out: the bridge's pid file lives here, so the directory must outlive it.
+        work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-ui-")))
         bootstrap = args.bootstrap
         meta["broker"] = f"the broker at {bootstrap} (shared)" if bootstrap else "a broker of the bench's own"
         if not bootstrap:
