@@ -107,6 +107,8 @@ def run_demo(settings: Settings, echo: Callable[[str], None] = print, timeout_s:
         seconds = wait_until_ready(components[0], f"{bridge_url}/readyz")
         echo(f"bridge ready at {bridge_url} in {seconds:.1f} s; chain workers: {', '.join(chains)}; "
              f"demo webhook target at {hook_url} (logs in {log_dir})")
+        echo(f"web UI: {bridge_url}/ui/ (alerts and silences; up while the bridge runs: "
+             f"{'it keeps running' if keep_running else 'pipeline demo --keep-running leaves it up'})")
         run_id = uuid.uuid4().hex[:8]
         alert = {
             "labels": {"alertname": "DemoAlert", "severity": "warning", "instance": "demo-host:9100",

@@ -10,3 +10,4 @@ export PIPELINE_REDIS__PASSWORD_FILE="${PIPELINE_DEV__STATE_DIR:-$PWD/.dev}/redi
 echo
 echo "The local broker and Redis are still running: 'make down' stops them."
 echo "Look around: .venv/bin/pipeline topology describe; .venv/bin/pipeline tail alerts.raw"
+echo "The web UI (alerts, silences) is served by the bridge at /ui/: .venv/bin/pipeline demo --keep-running leaves it up."

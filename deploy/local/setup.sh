@@ -12,6 +12,12 @@ command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 # Real Alertmanager 0.25 and Prometheus: compatibility tests and side-by-side benchmarks use them.
 command -v alertmanager >/dev/null 2>&1 || command -v prometheus-alertmanager >/dev/null 2>&1 || missing+=(prometheus-alertmanager)
 command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
+# The web UI: Node.js and npm build it (pipeline/ui/web); its browser tests drive Debian's Chromium.
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)  # text in the screenshots
 if ((${#missing[@]})); then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
   echo "setup: installing ${missing[*]}"
@@ -38,5 +44,18 @@ if [ ! -f "$stamp" ]; then
   rm -f .venv/.installed-*
   touch "$stamp"
 fi
+
+# The web UI's bundle: exact versions from package-lock.json (install scripts off: esbuild's binary
+# comes in its platform package), then a reproducible build into pipeline/ui/static (committed; the
+# build writes the same bytes unless the sources changed).
+ui=pipeline/ui/web
+ui_stamp="$ui/node_modules/.installed-$(sha256sum "$ui/package-lock.json" | cut -c1-16)"
+if [ ! -f "$ui_stamp" ]; then
+  echo "setup: installing the web UI's build tools (npm ci)"
+  rm -rf "$ui/node_modules"
+  npm ci --prefix "$ui" --ignore-scripts --no-audit --no-fund --loglevel=error
+  touch "$ui_stamp"
+fi
+node "$ui/build.mjs"
 
 .venv/bin/pipeline dev broker fetch

@@ -25,7 +25,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 from starlette.types import ASGIApp
 
 from pipeline import wire
@@ -41,6 +41,8 @@ from pipeline.ingest.formats import FORMATS, GenericMapping
 from pipeline.runtime.producer import OutgoingRecord, ProduceError
 from pipeline.web.access import AccessMiddleware, AccessPolicy, Authenticator, Requirement
 from pipeline.web.config import Role
+from pipeline.ui import MOUNT_PATH as UI_MOUNT_PATH
+from pipeline.ui import build_ui_app
 
 log = logging.getLogger(__name__)
 
@@ -282,7 +284,7 @@ async def _unexpected_error(request: Request, exc: Exception) -> Response:
 def build_app(bridge: Bridge, on_shutdown=None, api=None, *, authenticator: Authenticator | None = None,
               public_paths: Iterable[str] = ("/healthz",), max_body_bytes: int = 1 << 20) -> ASGIApp:
     """``api``: the Alertmanager API v2 read/silence side (pipeline.api.handlers.AlertmanagerApi), if any;
-    its view follows Kafka for the app's lifetime and gates /readyz.
+    its view follows Kafka for the app's lifetime and gates /readyz. With it comes the web UI at /ui.
 
     Every route is declared with its role and served behind :class:`~pipeline.web.access.AccessMiddleware`
     (``authenticator``: the web configuration's credentials; none: every caller has every role)."""
@@ -291,6 +293,8 @@ def build_app(bridge: Bridge, on_shutdown=None, api=None, *, authenticator: Auth
     if api is not None:
         readyz = [(Route("/readyz", api.wrap_readyz(bridge.readyz), methods=["GET"]), Requirement(Role.READ))]
         protected = [*readyz, *[(r, q) for r, q in protected if r.path != "/readyz"], *api.protected_routes()]
+        # The operator UI (a client of that API): its pages and assets for whoever may read.
+        protected.append((Mount(UI_MOUNT_PATH, app=build_ui_app()), Requirement(Role.READ)))
     for route, requirement in protected:
         policy.protect(route, requirement)
     authenticator = authenticator or Authenticator()

@@ -25,4 +25,5 @@ def test_demo_alert_is_delivered_to_the_demo_webhook(kafka_bootstrap, tmp_path):
     assert alert["labels"]["alertname"] == "DemoAlert" and alert["status"] == "firing"
     assert payload["groupLabels"] == {"alertname": "DemoAlert"}
     assert any("→ 200" in line for line in lines), lines
+    assert any(line.startswith(f"web UI: http://127.0.0.1:{settings.bridge.port}/ui/") for line in lines), lines
     assert any(line.startswith("\nsink → POST") for line in lines), lines

@@ -45,10 +45,16 @@ def write_am_config(directory: Path) -> Path:
 class EnrichedWriter:
     def __init__(self, settings) -> None:
         self.settings = settings
-        self.producer = Producer(durable_config(settings.kafka, 10.0))
+        self.producer = Producer(durable_config(settings.kafka, 30.0))
+        self.failed: list[str] = []  # delivery errors: flush() returning 0 does not mean delivered
+
+    def _delivered(self, error, _message) -> None:
+        if error is not None:
+            self.failed.append(str(error))
 
     def send(self, labels: dict[str, str], *, annotations=None, status="firing", ends_at=None,
-             starts_at=None, generator_url="") -> EnrichedAlert:
+             starts_at=None, generator_url="", flush: bool = True) -> EnrichedAlert:
+        """Write one record; ``flush=False`` leaves it queued (many writes, then one :meth:`flush`)."""
         now = datetime.now(timezone.utc)
         alert = Alert.with_fingerprint(
             labels=labels, annotations=annotations or {}, starts_at=starts_at or now,
@@ -56,9 +62,15 @@ class EnrichedWriter:
             status=status, updated_at=now, generator_url=generator_url)
         record = EnrichedAlert(alert=alert, source="test", source_format="direct", received_at=now)
         self.producer.produce(self.settings.topic("alerts.enriched"), key=alert.fingerprint.encode(),
-                              value=wire.encode(record))
-        assert self.producer.flush(10) == 0
+                              value=wire.encode(record), on_delivery=self._delivered)
+        if flush:
+            self.flush()
         return record
+
+    def flush(self, timeout: float = 60.0) -> None:
+        assert self.producer.flush(timeout) == 0
+        failed, self.failed = self.failed, []
+        assert not failed, f"{len(failed)} records not delivered, e.g. {failed[0]}"
 
 
 @pytest.fixture(scope="module")
