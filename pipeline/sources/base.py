@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from pipeline.ingest.errors import AlertProblem
 from pipeline.ingest.formats import FORMATS, POLL_FORMATS, GenericMapping, ParsedBatch, SourceStamp
 from pipeline.ingest.formats.alertmanager_alert import record_too_large
 from pipeline.runtime.raw_writer import DeadLetter, ProduceError, RawWriter
-from pipeline.sources.model import Source
+from pipeline.sources.model import Source, TlsClient
 
 log = logging.getLogger(__name__)
 
@@ -254,3 +255,18 @@ async def wait_or_stop(stop: asyncio.Event, seconds: float) -> bool:
 
 def breaker_is_open(breaker: CircuitBreaker) -> bool:
     return breaker.state(time.monotonic()) is BreakerState.OPEN
+
+
+def client_tls_context(tls: TlsClient | None) -> ssl.SSLContext | None:
+    """The SSL context of a poll or stream source's upstream connections; None: the client's default
+    (system trust store, hostname checked)."""
+    if tls is None:
+        return None
+    context = ssl.create_default_context(cafile=str(tls.ca_file) if tls.ca_file else None)
+    if tls.cert_file is not None and tls.key_file is not None:
+        context.load_cert_chain(str(tls.cert_file), str(tls.key_file))
+    if tls.insecure_skip_verify:
+        log.warning("TLS certificate verification is OFF for a source (insecure_skip_verify): lab use only")
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
