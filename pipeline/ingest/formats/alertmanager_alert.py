@@ -124,7 +124,7 @@ def collect_records(
         try:
             labels, annotations, starts_at, ends_at, generator_url, status = read_fields(item, with_status)
             if stamp is not None:
-                labels, ends_at = stamp.labels_for(labels), stamp.end_for(status, ends_at)
+                labels, ends_at = stamp.labels_for(labels), stamp.end_for(status, starts_at, ends_at)
             alert = normalize_fields(labels, annotations, starts_at, ends_at, generator_url, status,
                                      received_at, resolve_timeout)
         except InvalidAlert as exc:

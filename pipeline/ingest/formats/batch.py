@@ -30,14 +30,19 @@ class SourceStamp:
             return labels
         return {**self.labels, **{name: value for name, value in labels.items() if value != ""}}
 
-    def end_for(self, status: str | None, ends_at: datetime | None) -> datetime | None:
+    def end_for(self, status: str | None, starts_at: datetime | None, ends_at: datetime | None) -> datetime | None:
+        # An alert that starts after valid_until (a sender's clock ahead) keeps its own end: capping it
+        # would end it before it starts, which normalize refuses.
         if self.valid_until is None or status == "resolved":
+            return ends_at
+        start = unset_if_zero(starts_at)
+        if start is not None and start >= self.valid_until:
             return ends_at
         end = unset_if_zero(ends_at)
         return self.valid_until if end is None or end > self.valid_until else end
 
     def apply(self, raw: RawAlert) -> RawAlert:
-        labels, ends_at = self.labels_for(raw.labels), self.end_for(raw.status, raw.ends_at)
+        labels, ends_at = self.labels_for(raw.labels), self.end_for(raw.status, raw.starts_at, raw.ends_at)
         if labels is raw.labels and ends_at is raw.ends_at:
             return raw
         return replace(raw, labels=dict(labels), ends_at=ends_at)
