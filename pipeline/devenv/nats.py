@@ -46,8 +46,10 @@ def server_info(host: str, port: int, timeout: float = 0.5) -> dict | None:
 
 
 class LocalNats:
-    def __init__(self, dev: DevSettings):
+    def __init__(self, dev: DevSettings, extra_config: str = ""):
+        """``extra_config``: more nats-server configuration (authorization, tls), e.g. for tests."""
         self.dev = dev
+        self.extra_config = extra_config
         self.home = dev.state_dir / "nats"
         self.config_file = self.home / "nats.conf"
         # The config path is unique to this state dir: it tells our process apart from a reused pid.
@@ -58,6 +60,7 @@ class LocalNats:
         return f"nats://127.0.0.1:{self.dev.nats_port}"
 
     def answers(self) -> bool:
+        # The INFO line comes before any TLS handshake or authentication, so this works for every setup.
         info = server_info("127.0.0.1", self.dev.nats_port)
         return bool(info and info.get("jetstream"))
 
@@ -73,6 +76,7 @@ class LocalNats:
             "  max_memory_store: 256MB",
             "  max_file_store: 4GB",
             "}",
+            self.extra_config,
             "",
         ])
 

@@ -5,14 +5,19 @@ A condition is identified by its alert's labels (the same labels give the same f
 carries a start that stays the same while the condition holds (dedup would otherwise see every
 refresh as an update) and, for point-in-time conditions (an OOM kill, a warning event), its own end.
 
-| alert | when | labels (and cluster) | ends |
-| --- | --- | --- | --- |
-| KubePodCrashLooping | a container waits in CrashLoopBackOff after at least crash_loop_restarts restarts | namespace, pod, container, node | when it no longer waits so |
-| KubeContainerOOMKilled | a container's last (or current) termination is OOMKilled, finished within oom_window | namespace, pod, container, node | finishedAt + oom_window |
-| KubePodImagePullFailing | a container waits in ErrImagePull, ImagePullBackOff, InvalidImageName or ErrImageNeverPull | namespace, pod, container, node | when it no longer does |
-| KubePodPending | phase Pending for pending_after since creation | namespace, pod, node (when scheduled) | when the phase changes |
-| KubeNodeNotReady | condition Ready is not True since node_not_ready_after | node | when Ready is True |
-| KubeWarningEvent | a Warning event (reasons filtered) | namespace, reason, kind, object, pod or node | last seen + warning_events.window |
+- KubePodCrashLooping: a container waits in CrashLoopBackOff after at least crash_loop_restarts
+  restarts; labels namespace, pod, container, node; ends when it no longer waits so.
+- KubeContainerOOMKilled: a container's current (else last) termination is OOMKilled and finished
+  within oom_window; labels namespace, pod, container, node; ends at finishedAt + oom_window.
+- KubePodImagePullFailing: a container waits in ErrImagePull, ImagePullBackOff, InvalidImageName or
+  ErrImageNeverPull; labels namespace, pod, container, node; ends when it no longer does.
+- KubePodPending: phase Pending for pending_after since creation; labels namespace, pod (node when
+  scheduled); ends when the phase changes.
+- KubeNodeNotReady: condition Ready not True for node_not_ready_after; label node; ends when Ready is True.
+- KubeWarningEvent: a Warning event (reasons filtered); labels namespace, reason, kind, object, and pod
+  or node; ends warning_events.window after it was last seen.
+
+Every alert also has ``cluster`` (kubernetes.cluster) and ``severity`` (critical for nodes, else warning).
 """
 
 from __future__ import annotations
@@ -99,7 +104,8 @@ def _labels(alertname: str, cluster: str, severity: str, **labels: str | None) -
 
 
 def pod_conditions(pod: Mapping[str, Any], now: datetime, config: KubernetesConfig,
-                   first_seen: Mapping[tuple, datetime] | None = None) -> tuple[dict[tuple, Condition], datetime | None]:
+                   first_seen: Mapping[tuple, datetime] | None = None
+                   ) -> tuple[dict[tuple, Condition], datetime | None]:
     """(conditions of the pod at ``now``, when its Pending time passes pending_after if that is still ahead).
 
     ``first_seen``: when the source first saw each held condition; a condition without a time of its

@@ -449,8 +449,20 @@ class PollConfig(_Config):
 # --- NATS JetStream ---------------------------------------------------------------------------------
 
 NATS_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-# A subject: dot-separated tokens without whitespace; `*` matches one token, `>` the rest (last only).
-NATS_SUBJECT = re.compile(r"^[^\s.*>]+(\.[^\s.*>]+|\.\*|\.>)*$|^(\*|>)$|^\*(\.[^\s.*>]+|\.\*|\.>)*$")
+
+
+def _is_subject(subject: str) -> bool:
+    """A NATS subject: non-empty dot-separated tokens without whitespace; ``*`` and ``>`` only as whole
+    tokens, ``>`` only last."""
+    tokens = subject.split(".")
+    for index, token in enumerate(tokens):
+        if not token or any(char.isspace() for char in token):
+            return False
+        if token == ">" and index != len(tokens) - 1:
+            return False
+        if token not in ("*", ">") and ("*" in token or ">" in token):
+            return False
+    return True
 
 
 def _nats_server(value: Any) -> str:
@@ -541,7 +553,7 @@ class NatsConfig(_Config):
     @field_validator("subject")
     @classmethod
     def _subject(cls, value: str) -> str:
-        if len(value) > 256 or not NATS_SUBJECT.match(value):
+        if len(value) > 256 or not _is_subject(value):
             raise ValueError(f"{value!r} is not a NATS subject (tokens separated by ., wildcards * and > last)")
         return value
 
@@ -814,7 +826,7 @@ def _key_path(loc: tuple[int | str, ...]) -> str:
     # An auth union adds its tag to the location ("auth", "hmac", "secret"; "poll", "auth", "basic",
     # "password"); the file has no such key.
     loc = tuple(part for index, part in enumerate(loc)
-                if not (index and loc[index - 1] == "auth" and part in AUTH_TAGS))
+                if not (index and loc[index - 1] == "auth" and part in AUTH_TAGS) and part != "[key]")
     key = ""
     for part in loc:
         key += f"[{part}]" if isinstance(part, int) else (f".{part}" if key else str(part))

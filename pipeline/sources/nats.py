@@ -278,7 +278,8 @@ class NatsSource(SourceBase):
         if total > limits.max_alerts:
             self.metrics.rejected("too_large")
             return [], [], self._letter(message, metadata, "TooManyAlerts",
-                                        f"{total} alerts in one message; the source accepts at most {limits.max_alerts}")
+                                        f"{total} alerts in one message; the source accepts at most "
+                                        f"{limits.max_alerts}")
         keys, values, problems = self.encode(parsed)
         if not problems:
             return keys, values, None

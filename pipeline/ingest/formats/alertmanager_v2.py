@@ -40,4 +40,5 @@ def parse_records(
             f"expected a JSON array of alerts (Alertmanager API v2), got {json_type(payload)}"
         )
     return collect_records(payload, source=source, source_format=SOURCE_FORMAT, received_at=received_at,
-                           resolve_timeout=resolve_timeout, with_status=False, max_record_bytes=max_record_bytes, stamp=stamp)
+                           resolve_timeout=resolve_timeout, with_status=False, max_record_bytes=max_record_bytes,
+                           stamp=stamp)

@@ -28,7 +28,9 @@ class SourceStamp:
     def labels_for(self, labels: Mapping[str, str]) -> Mapping[str, str]:
         if not self.labels:
             return labels
-        return {**self.labels, **{name: value for name, value in labels.items() if value != ""}}
+        own = {name: value for name, value in labels.items() if value != ""}
+        # An alert without labels of its own stays invalid: the source's labels identify no alert.
+        return {**self.labels, **own} if own else labels
 
     def end_for(self, status: str | None, starts_at: datetime | None, ends_at: datetime | None) -> datetime | None:
         # An alert that starts after valid_until (a sender's clock ahead) keeps its own end: capping it

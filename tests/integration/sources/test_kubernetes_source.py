@@ -74,7 +74,8 @@ def test_kubernetes_conditions_fire_resolve_and_survive_a_410(settings, applied_
                 "app", running=True, restarts=7)]))
             api.delete("pods", k.pod("api-1", "shop", uid="u-api-1"))
             api.put("nodes", k.node("node-2", uid="n-2", ready="True", since=k.ago(seconds=1)))
-            api.put("pods", k.pod("late-1", "jobs", uid="u-late-1", phase="Pending", node=None, created=k.ago(seconds=0),
+            api.put("pods", k.pod("late-1", "jobs", uid="u-late-1", phase="Pending", node=None,
+                                  created=k.ago(seconds=0),
                                   scheduled=("False", "Unschedulable", "0/3 nodes are available.")))
             watched = wait_for_records(settings, "alerts.raw", lambda records: (
                 resolved(records, "KubePodCrashLooping", pod="web-1")

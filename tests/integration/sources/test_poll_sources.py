@@ -71,7 +71,8 @@ def test_alertmanager_alerts_are_polled_side_by_side_and_stop_when_resolved_ther
         in_an_hour = (now + timedelta(hours=1)).isoformat()
         alerts = [{"labels": {"alertname": "DiskFull", "team": "db", "instance": "db1"}, "startsAt": now.isoformat(),
                    "endsAt": in_an_hour, "annotations": {"summary": "95%"}, "generatorURL": "http://prom/graph"},
-                  {"labels": {"alertname": "Latency", "team": "web"}, "startsAt": now.isoformat(), "endsAt": in_an_hour}]
+                  {"labels": {"alertname": "Latency", "team": "web"}, "startsAt": now.isoformat(),
+                   "endsAt": in_an_hour}]
         httpx.post(f"{alertmanager.url}/api/v2/alerts", json=alerts).raise_for_status()
         spec = {"old-am": poll_source("alertmanager", [alertmanager.url], filter=['team="db"'])}
         with running_sources(settings, spec, tmp_path) as runner:
