@@ -34,6 +34,8 @@ def test_host_ports_match_the_default_settings():
     assert defaults.kafka.bootstrap_servers.endswith(f":{defaults.dev.kafka_port}")
     assert str(defaults.dev.redis_port) in host_ports["redis"]
     assert str(defaults.bridge.port) in host_ports["bridge"]
+    assert str(defaults.dev.nats_port) in host_ports["nats"]
+    assert str(defaults.sources.port) in host_ports["sources"]
     bridge_env = SERVICES["bridge"]["environment"]
     assert bridge_env["PIPELINE_BRIDGE__PORT"] == str(defaults.bridge.port)
 
@@ -70,3 +72,11 @@ def test_dockerfile_copies_what_the_package_reads_at_run_time():
     for folder in ("pipeline", "connectors", "schemas", "topologies", "deploy"):
         assert re.search(rf"^COPY {folder} {folder}$", dockerfile, re.M), folder
     assert 'ENTRYPOINT ["pipeline"]' in dockerfile
+
+
+def test_the_sources_runner_runs_poll_and_stream_sources_beside_a_nats_server():
+    sources = PIPELINE_SERVICES["sources"]
+    assert sources["command"] == ["sources", "run"]
+    assert sources["environment"]["PIPELINE_SOURCES__PORT"] == str(Settings().sources.port)
+    assert sources["depends_on"]["nats"]["condition"] == "service_healthy"
+    assert "--jetstream" in SERVICES["nats"]["command"]
