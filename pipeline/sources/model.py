@@ -32,7 +32,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
 import yaml
@@ -52,7 +52,7 @@ from pydantic import (
 )
 
 from pipeline.durations import parse_duration
-from pipeline.ingest.validation import LABEL_NAME
+from pipeline.ingest.formats.generic_mapping import LabelName, StaticLabelValue
 
 SOURCE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 # Non-empty segments of URL path characters; no query, fragment, placeholder or trailing slash,
@@ -309,6 +309,20 @@ def _resolve_secret(data: dict[str, Any], key: str, info: ValidationInfo, *, req
         raise ValueError(f"needs {key} or {env_key}")
 
 
+class _WithSecret(_Config):
+    """A credential whose secret field (``secret_field``) is given inline or as ``<field>_env``."""
+
+    secret_field: ClassVar[str]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _secret(cls, data: Any, info: ValidationInfo) -> Any:
+        if isinstance(data, Mapping):
+            data = dict(data)
+            _resolve_secret(data, cls.secret_field, info, required=True)
+        return data
+
+
 def _readable_file(value: Any) -> Path:
     path = Path(value) if isinstance(value, (str, Path)) else None
     if path is None:
@@ -342,35 +356,23 @@ class UpstreamNoAuth(_Config):
     type: Literal["none"]
 
 
-class UpstreamBearer(_Config):
+class UpstreamBearer(_WithSecret):
     """``Authorization: Bearer <token>`` on every request to the upstream."""
+
+    secret_field: ClassVar[str] = "token"
 
     type: Literal["bearer"]
     token: SecretStr
 
-    @model_validator(mode="before")
-    @classmethod
-    def _secret(cls, data: Any, info: ValidationInfo) -> Any:
-        if isinstance(data, Mapping):
-            data = dict(data)
-            _resolve_secret(data, "token", info, required=True)
-        return data
 
-
-class UpstreamBasic(_Config):
+class UpstreamBasic(_WithSecret):
     """HTTP basic authentication, as Prometheus's and Alertmanager's web config offer."""
+
+    secret_field: ClassVar[str] = "password"
 
     type: Literal["basic"]
     username: str = Field(min_length=1)
     password: SecretStr
-
-    @model_validator(mode="before")
-    @classmethod
-    def _secret(cls, data: Any, info: ValidationInfo) -> Any:
-        if isinstance(data, Mapping):
-            data = dict(data)
-            _resolve_secret(data, "password", info, required=True)
-        return data
 
 
 def _auth_none_shorthand(value: Any) -> Any:
@@ -476,35 +478,17 @@ def _nats_server(value: Any) -> str:
     return value
 
 
-class NatsNoAuth(_Config):
-    type: Literal["none"]
-
-
-class NatsUser(_Config):
+class NatsUser(_WithSecret):
+    secret_field: ClassVar[str] = "password"
     type: Literal["user"]
     user: str = Field(min_length=1)
     password: SecretStr
 
-    @model_validator(mode="before")
-    @classmethod
-    def _secret(cls, data: Any, info: ValidationInfo) -> Any:
-        if isinstance(data, Mapping):
-            data = dict(data)
-            _resolve_secret(data, "password", info, required=True)
-        return data
 
-
-class NatsToken(_Config):
+class NatsToken(_WithSecret):
+    secret_field: ClassVar[str] = "token"
     type: Literal["token"]
     token: SecretStr
-
-    @model_validator(mode="before")
-    @classmethod
-    def _secret(cls, data: Any, info: ValidationInfo) -> Any:
-        if isinstance(data, Mapping):
-            data = dict(data)
-            _resolve_secret(data, "token", info, required=True)
-        return data
 
 
 class NatsNkey(_Config):
@@ -521,7 +505,7 @@ class NatsCreds(_Config):
     creds_file: ReadableFile
 
 
-NatsAuth = Annotated[NatsNoAuth | NatsUser | NatsToken | NatsNkey | NatsCreds, Field(discriminator="type"),
+NatsAuth = Annotated[UpstreamNoAuth | NatsUser | NatsToken | NatsNkey | NatsCreds, Field(discriminator="type"),
                      BeforeValidator(_auth_none_shorthand)]
 
 
@@ -539,7 +523,7 @@ class NatsConfig(_Config):
     ack_wait: PositiveDuration = timedelta(seconds=30)
     max_ack_pending: int = Field(2048, ge=1, le=1_000_000, strict=True)
     batch: int = Field(256, ge=1, le=10_000, strict=True)  # messages fetched, written and acked together
-    auth: NatsAuth = Field(default_factory=lambda: NatsNoAuth(type="none"))
+    auth: NatsAuth = Field(default_factory=lambda: UpstreamNoAuth(type="none"))
     tls: TlsClient | None = None
     connect_timeout: PositiveDuration = timedelta(seconds=5)
 
@@ -637,18 +621,6 @@ KIND_LIMITS: dict[str, dict[str, int]] = {
 }
 
 
-def _label_name(name: str) -> str:
-    if not LABEL_NAME.fullmatch(name):
-        raise ValueError(f"invalid label name {name!r}: must match [a-zA-Z_][a-zA-Z0-9_]*")
-    return name
-
-
-def _label_value(value: str) -> str:
-    if value == "":
-        raise ValueError("a label to add needs a non-empty value")
-    return value
-
-
 class Source(_Config):
     """One source of alerts, as declared in its file (or built directly in tests)."""
 
@@ -660,7 +632,7 @@ class Source(_Config):
     limits: Limits = Field(None, validate_default=True)  # type: ignore[assignment]  # defaults per kind
     # Added to every alert of the source when the alert lacks the label (Prometheus's external_labels
     # rule: the sender's own value wins), before the fingerprint is computed.
-    labels: dict[Annotated[str, AfterValidator(_label_name)], Annotated[str, AfterValidator(_label_value)]] = {}
+    labels: dict[LabelName, StaticLabelValue] = {}
     # generic (push), json (poll) and nats with format generic; validated by the ingest core's
     # GenericMapping, kept raw here.
     mapping: dict[str, Any] | None = None

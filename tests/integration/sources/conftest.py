@@ -23,7 +23,7 @@ import yaml
 from nats.js.api import StreamConfig
 
 from pipeline.devenv import DevEnvError
-from pipeline.devenv.components import Component
+from pipeline.devenv.components import Component, wait_until_ready
 from pipeline.devenv.nats import LocalNats, server_info
 from pipeline.devenv.process import free_port
 from pipeline.settings import DevSettings, Settings
@@ -128,26 +128,5 @@ def running_sources(settings: Settings, sources: dict[str, dict[str, Any]], work
     component = Component(name, ["sources", "run"], configured, workdir / "logs")
     with component:
         running = RunningSources(f"http://127.0.0.1:{configured.sources.port}", configured, component)
-        wait_for(running, "/readyz" if ready else "/healthz")
+        wait_until_ready(component, f"{running.url}{'/readyz' if ready else '/healthz'}")
         yield running
-
-
-def wait_for(running: RunningSources, path: str, timeout: float = 60.0) -> None:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not running.component.alive():
-            raise DevEnvError(f"sources runner exited:\n{running.log()}")
-        try:
-            if httpx.get(f"{running.url}{path}", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    body = ""
-    try:
-        body = httpx.get(f"{running.url}{path}", timeout=2).text
-    except httpx.HTTPError:
-        pass
-    raise DevEnvError(f"sources runner not ready at {path} after {timeout:.0f}s: {body}\n{running.log()}")

@@ -12,10 +12,11 @@ import httpx
 import pytest
 from werkzeug import Request, Response
 
+from pipeline.devenv.components import wait_until_ready
 from pipeline.devenv.process import free_port
 from tests.integration.helpers import wait_for_records
 from tests.integration.peer_processes import running_alertmanager, running_prometheus
-from tests.integration.sources.conftest import running_sources, wait_for
+from tests.integration.sources.conftest import running_sources
 
 INTERVAL_S = 1.0
 ENDS_AT_INTERVALS = 4
@@ -41,7 +42,7 @@ def test_prometheus_firing_alerts_are_polled_with_a_refreshed_end(settings, appl
         spec = {"prom": poll_source("prometheus", [prometheus.url, dead])}
         with running_sources(settings, spec, tmp_path, ready=False) as runner:
             raw = wait_for_records(settings, "alerts.raw", lambda records: len(records) >= 3, describe=runner.log)
-            wait_for(runner, "/readyz")  # degraded (one upstream down) is still ready
+            wait_until_ready(runner.component, f"{runner.url}/readyz")  # degraded (one upstream down) is still ready
             status = runner.status()[0]
             active_at = httpx.get(f"{prometheus.url}/api/v1/alerts").json()["data"]["alerts"]
 
