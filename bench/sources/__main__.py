@@ -101,8 +101,15 @@ async def consumer_left(url: str, stream: str) -> tuple[int, int]:
 
 
 def received(url: str) -> int:
-    match = RECEIVED.search(httpx.get(f"{url}/metrics", timeout=5).text)
-    return int(float(match.group(1))) if match else 0
+    """The source's stored-alert count. Its /metrics shares the event loop the source drains on, so an
+    answer may take a while on a loaded machine: waited for, not given up on."""
+    for _ in range(10):
+        try:
+            match = RECEIVED.search(httpx.get(f"{url}/metrics", timeout=30).text)
+        except httpx.HTTPError:
+            continue
+        return int(float(match.group(1))) if match else 0
+    raise RuntimeError(f"{url}/metrics did not answer")
 
 
 def nats_scenario(kafka, nats_url: str, workdir: Path, batch: int, alerts: int) -> Measured:

@@ -69,6 +69,11 @@ def select_sources(settings: Settings, only: Iterable[str] = ()) -> list[Source]
     chosen = [s for s in registry.of_kind(*RUNNER_KINDS) if s.enabled and (not wanted or s.name in wanted)]
     if not chosen:
         raise SourceError(f"{settings.bridge.sources_dir}: no enabled poll or stream source to run")
+    from pipeline.sources.check import mapping_problems
+
+    problems = [line for source in chosen for line in mapping_problems(source)]
+    if problems:  # a bad mapping stops the runner at start, as it stops the bridge
+        raise SourceError("\n".join(problems))
     return chosen
 
 
