@@ -7,11 +7,12 @@ batch records per partition) to a Kafka broker of the bench's own, each scenario
 prefix. The alerts are the bridge benchmark's (bench.ingest.alerts: Alertmanager API v2 batches of
 realistic, distinct alerts), ``batch`` alerts per NATS message or per HTTP request.
 
-* NATS source: ``--alerts`` alerts are published to a JetStream stream first (not timed), then
+* NATS source: ``--alerts`` alerts (at least 2,000 messages) are published to a JetStream stream first (not timed), then
   ``pipeline sources run`` drains it with one durable consumer (fetch 256 messages, write, ack).
-  The window runs from the first alert the source reports stored (its
-  pipeline_source_alerts_received_total, sampled every 100 ms) to the last; alerts/s is what was stored
-  in it. Afterwards alerts.raw must hold exactly ``--alerts`` alerts and the consumer nothing unacked.
+  The window runs from the first message the consumer acked (its alerts stored, acks=all) to the last,
+  as the NATS server reports the consumer's ack floor (sampled every 50 ms); alerts/s is the alerts of
+  the messages acked in it. Afterwards alerts.raw must hold exactly ``--alerts`` alerts, the source's
+  own count must agree, and the consumer must have nothing pending or unacked.
 * bridge: ``pipeline bridge`` (1 uvicorn worker), the closed-loop httpx generator of bench.ingest
   (16 connections, 2 s warm-up, ``--bridge-duration`` s window): alerts answered 2xx per second.
 
@@ -34,6 +35,7 @@ from pathlib import Path
 
 import httpx
 import nats
+import nats.js.errors
 from nats.js.api import StreamConfig
 
 from bench.ingest.__main__ import _cpu_times, loadavg
@@ -91,18 +93,22 @@ async def publish(url: str, stream: str, subject: str, bodies: Bodies, messages:
         await nc.close()
 
 
-async def consumer_left(url: str, stream: str) -> tuple[int, int]:
+async def consumer_progress(url: str, stream: str) -> tuple[int, int, int]:
+    """(messages acked, in order from the first; pending; unacked) of the bench's durable consumer, as
+    the NATS server reports it: independent of the runner, whose own endpoints share its busy event loop."""
     nc = await nats.connect(url)
     try:
-        info = await nc.jetstream().consumer_info(stream, "pipeline-bench")
-        return info.num_pending, info.num_ack_pending
+        try:
+            info = await nc.jetstream().consumer_info(stream, "pipeline-bench")
+        except nats.js.errors.NotFoundError:
+            return 0, -1, -1
+        return info.ack_floor.stream_seq, info.num_pending, info.num_ack_pending
     finally:
         await nc.close()
 
 
 def received(url: str) -> int:
-    """The source's stored-alert count. Its /metrics shares the event loop the source drains on, so an
-    answer may take a while on a loaded machine: waited for, not given up on."""
+    """The source's own stored-alert count (its /metrics may answer slowly while it drains)."""
     for _ in range(10):
         try:
             match = RECEIVED.search(httpx.get(f"{url}/metrics", timeout=30).text)
@@ -117,7 +123,9 @@ def nats_scenario(kafka, nats_url: str, workdir: Path, batch: int, alerts: int) 
     stream, subject = f"B{uuid.uuid4().hex[:8]}", f"bench.{uuid.uuid4().hex[:8]}"
     base = Settings(kafka=KafkaSettings(bootstrap_servers=kafka.bootstrap))
     raw_topic = create_topics(kafka.bootstrap, prefix, base)
-    messages = alerts // batch
+    # At least 2,000 messages: a fetch takes up to 256, so the ack floor moves in several steps.
+    messages = max(alerts // batch, 2000)
+    alerts = messages * batch
     asyncio.run(publish(nats_url, stream, subject, Bodies(batch), messages))
     directory = write_sources(workdir / f"nats-{prefix}", {"bench": {
         "kind": "stream", "type": "nats", "nats": {"servers": [nats_url], "stream": stream, "subject": subject}}})
@@ -130,26 +138,30 @@ def nats_scenario(kafka, nats_url: str, workdir: Path, batch: int, alerts: int) 
     with Component("sources", ["sources", "run"], settings, workdir / "logs") as component:
         wait_until_ready(component, f"{url}/healthz")
         cpu = ProcessCpu("sources", component.process.pid())
-        deadline = time.monotonic() + 300
-        while (first := received(url)) == 0:
+        deadline = time.monotonic() + 600
+        # The window opens at the first acked message (alerts stored, acks=all) and closes when the
+        # consumer has acked the last one: every alert of the stream is then on alerts.raw.
+        while (first := asyncio.run(consumer_progress(nats_url, stream))[0]) == 0:
             if time.monotonic() > deadline or not component.alive():
-                raise RuntimeError(f"the source stored nothing:\n{component.log_tail()}")
-            time.sleep(0.1)
+                raise RuntimeError(f"the source acked nothing:\n{component.log_tail()}")
+            time.sleep(0.05)
         started, machine = time.perf_counter(), Machine()
         cpu.start()
-        while (count := received(url)) < alerts:
+        while (progress := asyncio.run(consumer_progress(nats_url, stream)))[0] < messages:
             if time.monotonic() > deadline or not component.alive():
-                raise RuntimeError(f"the source stored {count} of {alerts}:\n{component.log_tail()}")
-            time.sleep(0.1)
+                raise RuntimeError(f"the source acked {progress[0]} of {messages}:\n{component.log_tail()}")
+            time.sleep(0.05)
         elapsed = time.perf_counter() - started
         cpu.stop()
         busy = machine.busy_pct()
-        left = asyncio.run(consumer_left(nats_url, stream))
-    if count - first < alerts // 2:
-        raise RuntimeError(f"{first} of {alerts} alerts were stored before the first sample: raise --alerts")
+        left = progress[1:]
+        stored = received(url)
+    if messages - first < messages // 2:
+        raise RuntimeError(f"{first} of {messages} messages were acked before the first sample: raise --alerts")
     on_raw = topic_records(kafka.bootstrap, raw_topic)
-    check = "ok" if on_raw == alerts and left == (0, 0) else f"alerts.raw {on_raw}, consumer (pending, unacked) {left}"
-    return Measured("NATS source", batch, alerts - first, elapsed, cpu.seconds, busy, check)
+    check = ("ok" if on_raw == alerts == stored and left == (0, 0) else
+             f"alerts.raw {on_raw}, source says {stored}, consumer (pending, unacked) {left}")
+    return Measured("NATS source", batch, (messages - first) * batch, elapsed, cpu.seconds, busy, check)
 
 
 def bridge_scenario(kafka, workdir: Path, batch: int, duration_s: float) -> Measured:
@@ -199,7 +211,8 @@ def summary(rows: list[tuple[int, Measured]]) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--alerts", type=int, default=60000, help="alerts published per NATS scenario")
+    parser.add_argument("--alerts", type=int, default=60000,
+                        help="alerts published per NATS scenario (at least 2,000 messages' worth)")
     parser.add_argument("--batches", default="1,100", help="alerts per NATS message / HTTP request")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--bridge-duration", type=float, default=10.0)
