@@ -85,10 +85,18 @@ async def publish(url: str, stream: str, subject: str, bodies: Bodies, messages:
     nc = await nats.connect(url)
     try:
         js = nc.jetstream()
-        await js.add_stream(StreamConfig(name=stream, subjects=[subject], max_bytes=2 * 1024 ** 3))
+        await js.add_stream(StreamConfig(name=stream, subjects=[subject], max_bytes=512 * 1024 ** 2))
         for start in range(0, messages, 500):
             chunk = range(start, min(messages, start + 500))
             await asyncio.gather(*(js.publish(subject, bodies.body(n)) for n in chunk))
+    finally:
+        await nc.close()
+
+
+async def delete_stream(url: str, stream: str) -> None:
+    nc = await nats.connect(url)
+    try:
+        await nc.jetstream().delete_stream(stream)  # JetStream reserves max_bytes per stream
     finally:
         await nc.close()
 
@@ -156,6 +164,7 @@ def nats_scenario(kafka, nats_url: str, workdir: Path, batch: int, alerts: int) 
         busy = machine.busy_pct()
         left = progress[1:]
         stored = received(url)
+    asyncio.run(delete_stream(nats_url, stream))
     if messages - first < messages // 2:
         raise RuntimeError(f"{first} of {messages} messages were acked before the first sample: raise --alerts")
     on_raw = topic_records(kafka.bootstrap, raw_topic)
