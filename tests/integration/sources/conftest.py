@@ -58,17 +58,46 @@ def run_async(coroutine):
     return asyncio.run(coroutine)
 
 
+# (server, stream) of every stream a test created: deleted when its module ends, so a shared server
+# (NATS_URL, the dev server) does not fill up with them; JetStream reserves max_bytes per stream.
+CREATED_STREAMS: list[tuple[str, str]] = []
+
+
 async def _create_stream(url: str, name: str, subjects: list[str]) -> None:
     nc = await nats.connect(url)
     try:
         js = nc.jetstream()
-        await js.add_stream(StreamConfig(name=name, subjects=subjects, max_bytes=256 * 1024 * 1024))
+        await js.add_stream(StreamConfig(name=name, subjects=subjects, max_bytes=64 * 1024 * 1024))
     finally:
         await nc.close()
 
 
 def create_stream(url: str, name: str, subjects: list[str]) -> None:
     run_async(_create_stream(url, name, subjects))
+    CREATED_STREAMS.append((url, name))
+
+
+async def _delete_streams(streams: list[tuple[str, str]]) -> None:
+    for url, name in streams:
+        try:
+            nc = await nats.connect(url)
+        except Exception:  # noqa: BLE001 - the server is gone already (a per-session one)
+            continue
+        try:
+            await nc.jetstream().delete_stream(name)
+        except Exception:  # noqa: BLE001 - already deleted
+            pass
+        finally:
+            await nc.close()
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _drop_test_streams():
+    yield
+    if CREATED_STREAMS:
+        streams = list(CREATED_STREAMS)
+        CREATED_STREAMS.clear()
+        run_async(_delete_streams(streams))
 
 
 async def publish_all(url: str, subject: str, payloads: list[bytes], headers: dict[str, str] | None = None) -> None:
