@@ -643,5 +643,85 @@ def silence_preview(matchers: tuple[str, ...], since: str | None, duration: str,
     sys.exit(0 if result["guard"]["allowed"] else 1)
 
 
+# -- alert sources (pipeline/sources): the local NATS server, list, check, run ---------------------------
+def _nats():
+    from pipeline.devenv.nats import LocalNats
+
+    return LocalNats(_settings().dev)
+
+
+def _nats_up() -> None:
+    local = _nats()
+    seconds = _run(local.up)
+    click.echo(f"nats: ready at {local.url} in {seconds:.2f} s (JetStream on)" if seconds
+               else f"nats: already running at {local.url}")
+
+
+@dev.group("nats")
+def dev_nats() -> None:
+    """The local NATS server with JetStream (for the NATS stream source)."""
+
+
+dev_nats.command("up", help="Start nats-server with JetStream and wait until it answers.")(lambda: _nats_up())
+dev_nats.command("down", help="Stop the NATS server.")(
+    lambda: click.echo("nats: " + ("stopped" if _nats().down() else "was not running")))
+dev_nats.command("status", help="Show the NATS server's state.")(lambda: click.echo(_nats().status()))
+
+
+@main.group("sources")
+def sources_group() -> None:
+    """Alert sources: one file per source in bridge.sources_dir (push, poll and stream kinds)."""
+
+
+_SOURCES_DIR_OPTION = click.option(
+    "--dir", "directory", type=click.Path(file_okay=False), default=None,
+    help="Sources directory (default: bridge.sources_dir, PIPELINE_BRIDGE__SOURCES_DIR).")
+
+
+def _sources_dir(directory: str | None):
+    from pathlib import Path
+
+    return Path(directory) if directory else _settings().bridge.sources_dir
+
+
+@sources_group.command("list")
+@_SOURCES_DIR_OPTION
+def sources_list(directory: str | None) -> None:
+    """Every source: name, kind, type, whether it runs, where its alerts come from, and which process runs it."""
+    from pipeline.sources.check import list_rows
+    from pipeline.sources.model import SourceError
+
+    try:
+        rows = list_rows(_sources_dir(directory))
+    except SourceError as exc:
+        raise click.ClickException(str(exc)) from exc
+    _table([("name", "kind", "type", "enabled", "runs in", "from"), *rows])
+
+
+@sources_group.command("check")
+@_SOURCES_DIR_OPTION
+@click.option("--connect", is_flag=True, help="Also call each enabled poll and stream source's upstream once.")
+def sources_check(directory: str | None, connect: bool) -> None:
+    """Validate every source file (every problem, with its file and key); with --connect, probe upstreams."""
+    from pipeline.sources.check import check_sources
+
+    ok = check_sources(_sources_dir(directory), _settings(), connect=connect, echo=click.echo)
+    if not ok:
+        sys.exit(1)
+
+
+@sources_group.command("run")
+@click.argument("names", nargs=-1)
+def sources_run(names: tuple[str, ...]) -> None:
+    """Run the enabled poll and stream sources (all, or those NAMES) with /healthz, /readyz, /metrics."""
+    from pipeline.sources.model import SourceError
+    from pipeline.sources.runner import run
+
+    try:
+        run(_settings(), only=names)
+    except SourceError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
 if __name__ == "__main__":
     main()

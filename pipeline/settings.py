@@ -462,8 +462,24 @@ class DevSettings(Section):
     redis_tls_port: int | None = Field(
         None, ge=1, le=65535, description="Also serve TLS on this port (rediss://), with a certificate from "
         "the local CA in <state_dir>/certs (ca.crt verifies it).")
+    nats_port: int = Field(14222, ge=1, le=65535, description="Local NATS server's client port (JetStream on).")
     start_timeout_s: float = Field(
         90.0, gt=0, description="How long to wait for a local service to become ready, seconds."
+    )
+
+
+class SourcesSettings(Section):
+    """``pipeline sources run``: the process that runs the poll and stream sources (push sources are
+    served by the bridge); the source files are the bridge's, in ``bridge.sources_dir``."""
+
+    host: str = Field("127.0.0.1", description="Address of the sources runner's /healthz, /readyz, /metrics.")
+    port: int = Field(9096, ge=1, le=65535, description="Port of the sources runner's HTTP endpoints.")
+    ack_timeout_s: float = Field(
+        5.0, gt=0, le=120,
+        description="How long a write to alerts.raw may wait for the broker before it is retried, seconds.",
+    )
+    restart_backoff_s: float = Field(
+        5.0, gt=0, description="Wait before restarting a source whose task failed unexpectedly, seconds."
     )
 
 
@@ -505,6 +521,7 @@ class Settings(BaseSettings):
     sink: SinkSettings = Field(default_factory=SinkSettings)
     dev: DevSettings = Field(default_factory=DevSettings)
     silences: SilenceSettings = Field(default_factory=SilenceSettings)
+    sources: SourcesSettings = Field(default_factory=SourcesSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -17,7 +17,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -28,17 +28,16 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp
 
-from pipeline import wire
 from pipeline.api.errors import ApiError, handle_api_error
 from pipeline.bridge import metrics
 from pipeline.bridge.auth import check_auth
 from pipeline.bridge.openapi import OPENAPI_PATH
 from pipeline.bridge.ratelimit import RateLimiters
-from pipeline.bridge.sources import Source, SourceRegistry
-from pipeline.ingest.errors import AlertProblem, PayloadError, multi_error_text
-from pipeline.ingest.formats.alertmanager_alert import record_too_large
-from pipeline.ingest.formats import FORMATS, GenericMapping
-from pipeline.runtime.producer import OutgoingRecord, ProduceError
+from pipeline.ingest.errors import PayloadError, multi_error_text
+from pipeline.ingest.formats import FORMATS, GenericMapping, SourceStamp
+from pipeline.runtime.raw_writer import ProduceError, RawWriter
+from pipeline.sources.base import SourceMetrics, encode_alerts, problem_reason
+from pipeline.sources.model import Source, SourceRegistry
 from pipeline.web.access import AccessMiddleware, AccessPolicy, Authenticator, Requirement
 from pipeline.web.config import Role
 from pipeline.ui import MOUNT_PATH as UI_MOUNT_PATH
@@ -49,15 +48,6 @@ log = logging.getLogger(__name__)
 JSON_MEDIA_TYPES = ("application/json", "text/json")
 
 
-class AlertWriter(Protocol):
-    """What the bridge needs of a producer (pipeline.runtime.producer.DurableProducer)."""
-
-    async def send_all(self, records: list[OutgoingRecord]) -> None: ...
-    async def send_values(self, topic: str, keys: list[bytes], values: list[bytes],
-                          partitions: int | None = None) -> None: ...
-    def broker_reachable(self, timeout: float = 2.0) -> bool: ...
-
-
 def error_response(status: int, error: str, detail: str, headers: dict[str, str] | None = None,
                    **extra: Any) -> Response:
     return ApiError.problem(status, error, detail, headers, **extra).response()
@@ -65,26 +55,24 @@ def error_response(status: int, error: str, detail: str, headers: dict[str, str]
 
 @dataclass
 class BridgeConfig:
-    sources: SourceRegistry
-    raw_topic: str
+    sources: SourceRegistry  # the push sources (pipeline.sources.model)
     resolve_timeout: timedelta
     retry_after_s: int = 5
     ack_timeout_s: float = 5.0
     max_record_bytes: int = 262144
-    # alerts.raw's partition count: the alerts of a request go as one batch record per partition
-    # (pipeline.wire.batch); None writes one record per alert.
-    raw_partitions: int | None = None
 
 
 class Bridge:
-    def __init__(self, config: BridgeConfig, writer: AlertWriter):
+    def __init__(self, config: BridgeConfig, writer: RawWriter):
+        """``writer``: the durable write to alerts.raw every source shares (pipeline.runtime.raw_writer)."""
         self.config = config
         self.writer = writer
-        self.limiters = RateLimiters(config.sources)
+        pushed = config.sources.of_kind("push")
+        self.limiters = RateLimiters(pushed)
         # Generic mappings are validated once, at start-up: a bad mapping stops the bridge.
-        self.mappings = {
-            s.name: GenericMapping.model_validate(s.mapping) for s in config.sources.all() if s.type == "generic"
-        }
+        self.mappings = {s.name: GenericMapping.model_validate(s.mapping) for s in pushed if s.type == "generic"}
+        self.stamps = {s.name: SourceStamp(labels=s.labels) if s.labels else None for s in pushed}
+        self.source_metrics = {s.name: SourceMetrics(s.name, "push") for s in pushed}
 
     # -- the ingest endpoint --------------------------------------------------------------
     async def ingest(self, request: Request) -> Response:
@@ -96,6 +84,9 @@ class Bridge:
             response = await self._ingest(source, request)
         except ApiError as exc:
             response = exc.response()
+            reason = _REJECT_REASONS.get(exc.status)
+            if reason is not None:
+                self.source_metrics[source.name].rejected(reason)
         metrics.REQUESTS.labels(source.name, str(response.status_code)).inc()
         metrics.REQUEST_SECONDS.labels(source.name).observe(time.perf_counter() - started)
         return response
@@ -124,11 +115,14 @@ class Bridge:
         else:
             parsed = self._parse(source, payload)
             self._check_count(source, len(parsed.alerts) + len(parsed.problems))
-            keys, values, problems = self._records(parsed)
+            keys, values, problems = encode_alerts(parsed, self.config.max_record_bytes)
         await self._write(source, keys, values)
-        metrics.ALERTS_ACCEPTED.labels(source.name).inc(len(values))
+        source_metrics = self.source_metrics[source.name]
+        source_metrics.received(len(values))
+        source_metrics.succeeded()
         if problems:
-            metrics.ALERTS_REJECTED.labels(source.name).inc(len(problems))
+            for problem in problems:
+                source_metrics.rejected(problem_reason(problem))
             return error_response(
                 400, "invalid_alerts", multi_error_text(problems), accepted=len(values),
                 invalid=[{"index": p.index, "reason": p.reason} for p in problems],
@@ -141,24 +135,6 @@ class Bridge:
             raise ApiError.problem(413, "payload_too_large",
                            f"{total} alerts in one request; source {source.name!r} accepts at most "
                            f"{source.limits.max_alerts}")
-
-    def _records(self, batch) -> tuple[list[bytes | None], list[bytes], list[AlertProblem]]:
-        """Keys and values of the valid alerts' records; an alert whose record is too large is invalid too.
-
-        The text caps of ingest count characters, but JSON spells a control character in six bytes,
-        so only the encoded size tells whether the record fits (normalize would dead-letter it).
-        """
-        keys, values, problems = [], [], list(batch.problems)
-        limit = self.config.max_record_bytes
-        for index, alert in zip(batch.indices, batch.alerts):
-            value = wire.encode(alert)
-            if len(value) > limit:
-                problems.append(AlertProblem(index, record_too_large(len(value), limit)))
-                continue
-            keys.append((alert.fingerprint or "").encode() or None)
-            values.append(value)
-        problems.sort(key=lambda problem: problem.index)
-        return keys, values, problems
 
     @staticmethod
     def _check_media_type(request: Request) -> None:
@@ -185,22 +161,24 @@ class Bridge:
 
     def _parse(self, source: Source, payload: Any, records: bool = False):
         parser = FORMATS[source.type]
-        options = {"mapping": self.mappings[source.name]} if source.type == "generic" else {}
+        options: dict[str, Any] = {"mapping": self.mappings[source.name]} if source.type == "generic" else {}
         if records:
             parse, options = parser.parse_records, {"max_record_bytes": self.config.max_record_bytes}
         else:
             parse = parser.parse
         try:
             return parse(payload, source=source.name, received_at=datetime.now(timezone.utc),
-                         resolve_timeout=source.resolve_timeout or self.config.resolve_timeout, **options)
+                         resolve_timeout=source.resolve_timeout or self.config.resolve_timeout,
+                         stamp=self.stamps[source.name], **options)
         except PayloadError as exc:
             raise ApiError.problem(exc.status, "bad_request" if exc.status == 400 else "unprocessable", exc.message) from None
 
     async def _write(self, source: Source, keys: list[bytes | None], values: list[bytes]) -> None:
         try:
-            await self.writer.send_values(self.config.raw_topic, keys, values, partitions=self.config.raw_partitions)
+            await self.writer.write(keys, values)
         except ProduceError as exc:
             metrics.PRODUCE_FAILURES.labels(source.name).inc()
+            self.source_metrics[source.name].rejected("unavailable", len(values))
             log.warning("source %s: %d alerts not acknowledged: %s", source.name, len(values), exc)
             # Some alerts of the request may be stored; a retry is safe (dedup merges duplicates).
             raise ApiError.problem(503, "unavailable", f"not every alert was stored: {exc}; retry the request",
@@ -242,12 +220,18 @@ class Bridge:
             (Route("/openapi.yaml", self.openapi, methods=["GET"]), read),
             (Route("/openapi.json", self.openapi_json, methods=["GET"]), read),
         ]
-        for source in self.config.sources.all():
+        for source in self.config.sources.of_kind("push"):
             if source.enabled:
                 methods = ["POST", "PUT"] if source.type == "grafana" else ["POST"]
                 routes.append((Route(source.path, self.ingest, methods=methods),
                                Requirement(Role.INGEST, source_auth=source.auth.type)))
         return routes
+
+
+# The refusals of a whole request counted per source (pipeline_source_alerts_rejected_total); 503 is
+# counted per alert where the write fails, 404/405/415 are not a source's doing.
+_REJECT_REASONS = {400: "bad_payload", 422: "bad_payload", 401: "unauthorized", 403: "unauthorized",
+                   413: "too_large", 429: "rate_limited"}
 
 
 LOOP_HEARTBEAT_S = 0.1

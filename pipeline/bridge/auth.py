@@ -22,7 +22,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from pipeline.bridge.sources import AuthConfig, BearerAuth, HmacAuth, NoAuth
+from pipeline.sources.model import AuthConfig, BearerAuth, HmacAuth, NoAuth
 
 # Unix time in seconds as senders write it (Grafana: integer seconds); fractions are tolerated.
 _UNIX_SECONDS = re.compile(r"^[0-9]+(\.[0-9]+)?$")

@@ -7,8 +7,8 @@ REQUEST_SECONDS = Histogram(
     "bridge_request_duration_seconds", "Ingest request latency, including the durable write.", ["source"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
-ALERTS_ACCEPTED = Counter("bridge_alerts_accepted_total", "Alerts written to alerts.raw.", ["source"])
-ALERTS_REJECTED = Counter("bridge_alerts_rejected_total", "Alerts refused as invalid.", ["source"])
+# Alerts received and rejected per source are the metrics every source shares (pipeline.sources.base):
+# pipeline_source_alerts_received_total, pipeline_source_alerts_rejected_total{reason}, ...
 PRODUCE_FAILURES = Counter(
     "bridge_produce_failures_total", "Requests answered 503 because the broker did not acknowledge.", ["source"]
 )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
-from pipeline.bridge.sources import Source
+from pipeline.sources.model import Source
 
 # Float refill arithmetic can leave 0.9999999999 of a token where 1 was earned (3 x 0.1/s), and a
 # deficit of 1.0000000001 s where 1 s is meant; this slack keeps exact cases exact.

@@ -10,13 +10,13 @@ import uvicorn
 from pipeline.alertmanager_config import global_resolve_timeout
 from pipeline.api.handlers import create_api
 from pipeline.bridge.app import Bridge, BridgeConfig, build_app
-from pipeline.bridge.sources import load_sources
 from pipeline.runtime.producer import DurableProducer
+from pipeline.runtime.raw_writer import RawWriter
 from pipeline.settings import Settings
-from pipeline.topology import load_topology
 from pipeline.web.access import Authenticator
 from pipeline.web.config import RefusedToListen, is_loopback, listen_refusal, load_web_config
 from pipeline.web.tls import build_context, reload_certificate, uvicorn_context_factory
+from pipeline.sources.model import load_sources
 
 log = logging.getLogger(__name__)
 
@@ -25,26 +25,26 @@ def create_app(settings: Settings | None = None):
     """ASGI app factory: uvicorn calls it once in every worker process."""
     settings = settings or Settings()
     config = BridgeConfig(
-        sources=load_sources(settings.bridge.sources_dir),
-        raw_topic=settings.topic("alerts.raw"),
+        # Push sources only: poll and stream sources run in `pipeline sources run`.
+        sources=load_sources(settings.bridge.sources_dir, kinds=("push",)),
         resolve_timeout=global_resolve_timeout(settings.alertmanager_config),
         retry_after_s=settings.bridge.retry_after_s,
         ack_timeout_s=settings.bridge.ack_timeout_s,
         max_record_bytes=settings.max_record_bytes,
-        raw_partitions=load_topology(settings.topics.topology_file).topics["alerts.raw"].partitions,
     )
     authenticator = Authenticator(load_web_config(settings.web.config_file), on_reload=reload_certificate)
     producer = DurableProducer(settings.kafka, delivery_timeout_s=settings.bridge.ack_timeout_s)
+    writer = RawWriter.from_settings(settings, settings.bridge.ack_timeout_s, producer=producer)
 
     def flush_in_flight() -> None:
         # Graceful shutdown: uvicorn has stopped accepting and finished requests; deliver what is queued.
-        undelivered = producer.close(timeout=settings.bridge.ack_timeout_s * 2)
+        undelivered = writer.close(timeout=settings.bridge.ack_timeout_s * 2)
         if undelivered:
             log.error("%d records undelivered at shutdown (their requests were not answered 2xx)", undelivered)
 
     # The Alertmanager API v2 read/silence side: silences are written with the same durable producer.
     api = create_api(settings, producer)
-    return build_app(Bridge(config, producer), on_shutdown=flush_in_flight, api=api, authenticator=authenticator,
+    return build_app(Bridge(config, writer), on_shutdown=flush_in_flight, api=api, authenticator=authenticator,
                      public_paths=settings.web.public_paths, max_body_bytes=settings.web.max_body_bytes)
 
 
@@ -52,7 +52,7 @@ def run(settings: Settings) -> None:
     """Start uvicorn; raises WebConfigError or RefusedToListen (before listening) on an unsafe setup."""
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # Fail fast with a clear message on bad sources or web configuration before uvicorn forks workers.
-    load_sources(settings.bridge.sources_dir)
+    load_sources(settings.bridge.sources_dir, kinds=("push",))
     web = load_web_config(settings.web.config_file)
     refusal = listen_refusal(settings.bridge.host, web, settings.web.insecure)
     if refusal is not None:

@@ -1,5 +1,5 @@
 """docker-compose.yml cannot run here (no Docker engine), so it is kept correct by checking it
-against the code: services per stage, commands the CLI knows, env vars that are real settings."""
+against the code: services per chain, commands the CLI knows, env vars that are real settings."""
 
 import re
 
@@ -44,14 +44,15 @@ def test_host_ports_match_the_default_settings():
     assert defaults.kafka.bootstrap_servers.endswith(f":{defaults.dev.kafka_port}")
     assert str(defaults.dev.redis_port) in host_ports["redis"]
     assert str(defaults.bridge.port) in host_ports["bridge"]
+    assert str(defaults.dev.nats_port) in host_ports["nats"]
     bridge_env = SERVICES["bridge"]["environment"]
     assert bridge_env["PIPELINE_BRIDGE__PORT"] == str(defaults.bridge.port)
 
 
-def test_every_stage_has_one_worker_service():
+def test_every_chain_has_one_worker_service():
     topology = load_topology(REPO_ROOT / "topologies" / "default.yaml")
     workers = {s["command"][1]: name for name, s in PIPELINE_SERVICES.items() if s["command"][0] == "worker"}
-    assert set(workers) == set(topology.stages)
+    assert set(workers) == {chain.name for chain in topology.chains()}
     assert "bridge" in PIPELINE_SERVICES and PIPELINE_SERVICES["bridge"]["command"] == ["bridge"]
 
 
@@ -113,3 +114,11 @@ def test_the_bridge_is_reachable_only_from_loopback_or_only_with_credentials():
     for name, service in PIPELINE_SERVICES.items():
         if name != "bridge":
             assert not service.get("ports"), f"{name} publishes {service['ports']}"
+
+
+def test_the_sources_runner_runs_poll_and_stream_sources_beside_a_nats_server():
+    sources = PIPELINE_SERVICES["sources"]
+    assert sources["command"] == ["sources", "run"]
+    assert sources["environment"]["PIPELINE_SOURCES__PORT"] == str(Settings().sources.port)
+    assert sources["depends_on"]["nats"]["condition"] == "service_healthy"
+    assert "--jetstream" in SERVICES["nats"]["command"]

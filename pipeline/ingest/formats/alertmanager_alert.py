@@ -8,7 +8,7 @@ from typing import Any
 
 from pipeline.ingest import limits
 from pipeline.ingest.errors import AlertProblem, InvalidAlert, PayloadError
-from pipeline.ingest.formats.batch import BatchBuilder, ParsedBatch
+from pipeline.ingest.formats.batch import BatchBuilder, ParsedBatch, SourceStamp
 from pipeline.ingest.formats.fields import (
     json_type,
     optional_string,
@@ -32,12 +32,14 @@ def collect_alerts(
     resolve_timeout: timedelta,
     with_status: bool,
     extend: Callable[[RawAlert, Any], RawAlert] = lambda raw, _item: raw,
+    stamp: SourceStamp | None = None,
 ) -> ParsedBatch:
     """Read every alert object of a batch; an unreadable one becomes that index's problem.
 
-    ``extend`` lets a format add what its alert objects carry beyond Alertmanager's (Grafana's URLs).
+    ``extend`` lets a format add what its alert objects carry beyond Alertmanager's (Grafana's URLs);
+    ``stamp`` is what the source adds to each alert.
     """
-    builder = BatchBuilder(resolve_timeout)
+    builder = BatchBuilder(resolve_timeout, stamp)
     for index, item in enumerate(items):
         try:
             raw = read_alert(item, source=source, source_format=source_format,
@@ -105,6 +107,7 @@ def collect_records(
     resolve_timeout: timedelta,
     with_status: bool,
     max_record_bytes: int,
+    stamp: SourceStamp | None = None,
 ) -> RecordBatch:
     """collect_alerts straight to Kafka records, in one step per alert (pipeline.ingest.records).
 
@@ -117,6 +120,8 @@ def collect_records(
     for index, item in enumerate(items):
         try:
             labels, annotations, starts_at, ends_at, generator_url, status = read_fields(item, with_status)
+            if stamp is not None:
+                labels, ends_at = stamp.labels_for(labels), stamp.end_for(status, starts_at, ends_at)
             alert = normalize_fields(labels, annotations, starts_at, ends_at, generator_url, status,
                                      received_at, resolve_timeout)
         except InvalidAlert as exc:

@@ -15,7 +15,7 @@ from typing import Any
 
 from pipeline.ingest import limits
 from pipeline.ingest.errors import InvalidAlert, PayloadError
-from pipeline.ingest.formats.batch import BatchBuilder, ParsedBatch
+from pipeline.ingest.formats.batch import BatchBuilder, ParsedBatch, SourceStamp
 from pipeline.ingest.formats.fields import compact_json, json_type, scalar_text, with_article
 from pipeline.ingest.formats.generic_mapping import (
     SEVERITY_LABEL,
@@ -39,8 +39,9 @@ def parse(
     received_at: datetime,
     resolve_timeout: timedelta,
     mapping: GenericMapping,
+    stamp: SourceStamp | None = None,
 ) -> ParsedBatch:
-    builder = BatchBuilder(resolve_timeout)
+    builder = BatchBuilder(resolve_timeout, stamp)
     for index, item in enumerate(_alert_objects(payload, mapping)):
         try:
             raw = _map_alert(item, mapping, source=source, received_at=received_at)

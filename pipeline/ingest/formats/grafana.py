@@ -15,7 +15,7 @@ from typing import Any
 
 from pipeline.ingest.errors import PayloadError
 from pipeline.ingest.formats.alertmanager_alert import alerts_list, collect_alerts, webhook_object
-from pipeline.ingest.formats.batch import ParsedBatch
+from pipeline.ingest.formats.batch import ParsedBatch, SourceStamp
 from pipeline.ingest.formats.fields import compact_json, scalar_text
 from pipeline.models import RawAlert, replace
 
@@ -41,7 +41,8 @@ LEGACY_PAYLOAD_MESSAGE = (
 
 
 def parse(
-    payload: Any, *, source: str, received_at: datetime, resolve_timeout: timedelta
+    payload: Any, *, source: str, received_at: datetime, resolve_timeout: timedelta,
+    stamp: SourceStamp | None = None,
 ) -> ParsedBatch:
     if _is_legacy(payload):
         raise PayloadError(LEGACY_PAYLOAD_MESSAGE)
@@ -49,7 +50,7 @@ def parse(
     org_id = scalar_text(body.get("orgId"))
     return collect_alerts(alerts_list(body, _WHAT), source=source, source_format=SOURCE_FORMAT,
                           received_at=received_at, resolve_timeout=resolve_timeout, with_status=True,
-                          extend=lambda raw, item: _with_grafana_annotations(raw, item, org_id))
+                          extend=lambda raw, item: _with_grafana_annotations(raw, item, org_id), stamp=stamp)
 
 
 def _is_legacy(payload: Any) -> bool:

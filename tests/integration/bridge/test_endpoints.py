@@ -174,7 +174,7 @@ def test_health_readiness_metrics_and_openapi(bridge):
     assert httpx.get(f"{bridge.url}/healthz").json() == {"status": "alive"}
     assert httpx.get(f"{bridge.url}/readyz").status_code == 200
     metrics = httpx.get(f"{bridge.url}/metrics").text
-    assert "bridge_requests_total" in metrics and "bridge_alerts_accepted_total" in metrics
+    assert "bridge_requests_total" in metrics and "pipeline_source_alerts_received_total" in metrics
     document = httpx.get(f"{bridge.url}/openapi.json").json()
     assert {"/api/v2/alerts", "/api/v1/webhooks/alertmanager", "/api/v1/webhooks/grafana",
             "/api/v1/webhooks/generic/{source}", "/healthz", "/readyz", "/metrics"} <= set(document["paths"])

@@ -15,6 +15,7 @@ import pytest
 from pipeline.amconfig import parse_config
 from pipeline.api.handlers import AlertmanagerApi
 from pipeline.api.view import ApiView
+from pipeline.runtime.raw_writer import RawWriter
 from pipeline.bridge.app import Bridge, BridgeConfig, build_app
 from pipeline.bridge.sources import Source, SourceRegistry
 from tests.unit.api.fakes import AcknowledgingWriter
@@ -30,7 +31,8 @@ def make(**api_options):
     view.ready.set()
     writer = AcknowledgingWriter(view)
     sources = SourceRegistry([Source(name="prometheus", type="alertmanager-v2", auth="none")])
-    bridge = Bridge(BridgeConfig(sources=sources, raw_topic="alerts.raw", resolve_timeout=timedelta(minutes=5)), writer)
+    bridge = Bridge(BridgeConfig(sources=sources, resolve_timeout=timedelta(minutes=5)),
+                    RawWriter(writer, "alerts.raw", "alerts.dlq", None))
     api = AlertmanagerApi(view, writer, "silences", config_text=CONFIG, **api_options)
     return build_app(bridge, api=api), view, writer
 

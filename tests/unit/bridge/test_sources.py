@@ -130,7 +130,7 @@ def with_auth(**auth):
 CONFIG_ERRORS = [
     # (document, key named in the message, words of the message)
     ({"type": "grafana", "auth": "none", "bogus": 1}, "bogus", "Extra inputs are not permitted"),
-    ({"type": "grafna", "auth": "none"}, "type", "'alertmanager-v2', 'alertmanager-webhook', 'grafana' or 'generic'"),
+    ({"type": "grafna", "auth": "none"}, "type", "push types: alertmanager-v2, alertmanager-webhook, grafana, generic"),
     ({"auth": "none"}, "type", "Field required"),
     ({"type": "grafana"}, "auth", "write `auth: none`"),
     ({"type": "grafana", "auth": None}, "auth", "write `auth: none`"),

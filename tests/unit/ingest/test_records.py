@@ -17,10 +17,10 @@ from hypothesis import strategies as st
 
 from pipeline import wire
 from pipeline.ingest import timestamps, validation
-from pipeline.ingest.errors import AlertProblem, PayloadError
-from pipeline.ingest.formats import alertmanager_v2, alertmanager_webhook
-from pipeline.ingest.formats.alertmanager_alert import record_too_large
+from pipeline.ingest.errors import PayloadError
+from pipeline.ingest.formats import SourceStamp, alertmanager_v2, alertmanager_webhook
 from pipeline.models import RawAlert
+from pipeline.sources.base import encode_alerts
 from tests.unit.ingest.support import NOW, RESOLVE_TIMEOUT, fixture
 
 FORMATS = {"alertmanager-v2": alertmanager_v2, "alertmanager-webhook": alertmanager_webhook}
@@ -89,49 +89,50 @@ RECEIVED = st.one_of(st.just(NOW), st.datetimes(min_value=datetime(2000, 1, 1), 
                                                   timezones=st.just(UTC)))
 
 
-def model_path(fmt: str, payload, received_at: datetime, max_record_bytes: int):
-    """What the bridge did before the fast path: parse → models → wire.encode, size-checked."""
-    batch = FORMATS[fmt].parse(payload, source="src", received_at=received_at, resolve_timeout=RESOLVE_TIMEOUT)
-    keys, values, problems = [], [], list(batch.problems)
-    for index, alert in zip(batch.indices, batch.alerts):
-        value = wire.encode(alert)
-        if len(value) > max_record_bytes:
-            problems.append(AlertProblem(index, record_too_large(len(value), max_record_bytes)))
-            continue
-        keys.append((alert.fingerprint or "").encode() or None)
-        values.append(value)
-    problems.sort(key=lambda problem: problem.index)
-    return keys, values, problems
+def model_path(fmt: str, payload, received_at: datetime, max_record_bytes: int, stamp: SourceStamp | None = None):
+    """What the bridge did before the fast path: parse → models → wire.encode, size-checked (as every
+    poll and stream source still does: pipeline.sources.base.encode_alerts)."""
+    batch = FORMATS[fmt].parse(payload, source="src", received_at=received_at, resolve_timeout=RESOLVE_TIMEOUT,
+                               stamp=stamp)
+    return encode_alerts(batch, max_record_bytes)
 
 
-def fast_path(fmt: str, payload, received_at: datetime, max_record_bytes: int):
+def fast_path(fmt: str, payload, received_at: datetime, max_record_bytes: int, stamp: SourceStamp | None = None):
     batch = FORMATS[fmt].parse_records(payload, source="src", received_at=received_at,
-                                       resolve_timeout=RESOLVE_TIMEOUT, max_record_bytes=max_record_bytes)
+                                       resolve_timeout=RESOLVE_TIMEOUT, max_record_bytes=max_record_bytes,
+                                       stamp=stamp)
     return batch.keys, batch.values, batch.problems
+
+
+# What a source may add: labels (the sender's own value wins) and, for poll sources, an end.
+STAMPS = st.sampled_from([None, SourceStamp(labels={"cluster": "eu1", "alertname": "FromSource", "é": "x"}),
+                          SourceStamp(labels={"region": "r1"}, valid_until=NOW + timedelta(minutes=2)),
+                          SourceStamp(valid_until=NOW - timedelta(minutes=1))])
 
 
 def body(fmt: str, items: list) -> object:
     return items if fmt == "alertmanager-v2" else {"version": "4", "alerts": items}
 
 
-def assert_same(fmt: str, payload, received_at: datetime = NOW, max_record_bytes: int = 262144) -> None:
-    expected = model_path(fmt, payload, received_at, max_record_bytes)
-    assert fast_path(fmt, payload, received_at, max_record_bytes) == expected
+def assert_same(fmt: str, payload, received_at: datetime = NOW, max_record_bytes: int = 262144,
+                stamp: SourceStamp | None = None) -> None:
+    expected = model_path(fmt, payload, received_at, max_record_bytes, stamp)
+    assert fast_path(fmt, payload, received_at, max_record_bytes, stamp) == expected
 
 
 @settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(fmt=st.sampled_from(sorted(FORMATS)), items=ITEMS, received_at=RECEIVED,
-       max_record_bytes=st.sampled_from([262144, 262144, 400, 330]))
+       max_record_bytes=st.sampled_from([262144, 262144, 400, 330]), stamp=STAMPS)
 @example(fmt="alertmanager-v2", items=[{"labels": {"a": "b"}}], received_at=NOW.replace(microsecond=5),
-         max_record_bytes=262144)
-def test_fast_path_gives_the_model_path_bytes_and_problems(fmt, items, received_at, max_record_bytes):
+         max_record_bytes=262144, stamp=None)
+def test_fast_path_gives_the_model_path_bytes_and_problems(fmt, items, received_at, max_record_bytes, stamp):
     # Through a JSON round trip too, as the bridge sees bodies (orjson gives exact dicts and strs).
-    assert_same(fmt, body(fmt, items), received_at, max_record_bytes)
+    assert_same(fmt, body(fmt, items), received_at, max_record_bytes, stamp)
     try:
         decoded = orjson.loads(orjson.dumps(body(fmt, items)))
     except (TypeError, orjson.JSONEncodeError):  # lone surrogates have no JSON text
         return
-    assert_same(fmt, decoded, received_at, max_record_bytes)
+    assert_same(fmt, decoded, received_at, max_record_bytes, stamp)
 
 
 @pytest.mark.parametrize(("fmt", "name"), [("alertmanager-v2", "prometheus_v2.json"),

@@ -23,6 +23,7 @@ from pipeline.amconfig import parse_config
 from pipeline.api.errors import ApiError, handle_api_error
 from pipeline.api.handlers import AlertmanagerApi
 from pipeline.api.view import ApiView
+from pipeline.runtime.raw_writer import RawWriter
 from pipeline.bridge.app import Bridge, BridgeConfig, build_app
 from pipeline.bridge.auth import sign
 from pipeline.bridge.sources import Source, SourceRegistry
@@ -87,8 +88,8 @@ def make_app(authenticator: Authenticator, *, max_body_bytes: int = 4096, public
     view = ApiView(parse_config(CONFIG))
     view.ready.set()
     writer = AcknowledgingWriter(view)
-    bridge = Bridge(BridgeConfig(sources=sources, raw_topic="alerts.raw", resolve_timeout=timedelta(minutes=5)),
-                    writer)
+    bridge = Bridge(BridgeConfig(sources=sources, resolve_timeout=timedelta(minutes=5)),
+                    RawWriter(writer, "alerts.raw", "alerts.dlq", None))
     api = AlertmanagerApi(view, writer, "silences", config_text=CONFIG)
     app = build_app(bridge, api=api, authenticator=authenticator, public_paths=public_paths,
                     max_body_bytes=max_body_bytes)
