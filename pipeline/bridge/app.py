@@ -23,7 +23,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from pipeline import wire
 from pipeline.bridge import metrics
@@ -258,12 +258,15 @@ async def _unexpected_error(request: Request, exc: Exception) -> Response:
     return error_response(500, "internal_error", "unexpected error; retry the request")
 
 
-def build_app(bridge: Bridge, on_shutdown=None, api=None) -> Starlette:
+def build_app(bridge: Bridge, on_shutdown=None, api=None, history=None) -> Starlette:
     """``api``: the Alertmanager API v2 read/silence side (pipeline.api.handlers.AlertmanagerApi), if any;
-    its view follows Kafka for the app's lifetime and gates /readyz."""
+    its view follows Kafka for the app's lifetime and gates /readyz. ``history``: the history queries
+    (pipeline.history.api.HistoryApi), mounted at /api/history."""
     routes = bridge.routes()
     if api is not None:
         routes = [Route("/readyz", api.wrap_readyz(bridge.readyz), methods=["GET"]), *routes, *api.routes()]
+    if history is not None:
+        routes.append(Mount("/api/history", app=history.app))
 
     @asynccontextmanager
     async def lifespan(_app):
@@ -272,6 +275,8 @@ def build_app(bridge: Bridge, on_shutdown=None, api=None) -> Starlette:
         yield
         if api is not None:
             api.stop()
+        if history is not None:
+            await history.stop()
         if on_shutdown is not None:
             on_shutdown()
 

@@ -10,6 +10,7 @@ from pipeline.alertmanager_config import global_resolve_timeout
 from pipeline.api.handlers import create_api
 from pipeline.bridge.app import Bridge, BridgeConfig, build_app
 from pipeline.bridge.sources import load_sources
+from pipeline.history.api import create_history_api
 from pipeline.runtime.producer import DurableProducer
 from pipeline.settings import Settings
 from pipeline.topology import load_topology
@@ -39,7 +40,8 @@ def create_app(settings: Settings | None = None):
 
     # The Alertmanager API v2 read/silence side: silences are written with the same durable producer.
     api = create_api(settings, producer)
-    return build_app(Bridge(config, producer), on_shutdown=flush_in_flight, api=api)
+    history = create_history_api(settings.history)  # opens its PostgreSQL pool at the first request
+    return build_app(Bridge(config, producer), on_shutdown=flush_in_flight, api=api, history=history)
 
 
 def run(settings: Settings) -> None:
