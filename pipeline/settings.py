@@ -320,8 +320,8 @@ class HistorySettings(Section):
     )
     query_max_scan_rows: int = Field(
         20000, ge=100, le=10000000,
-        description="Rows a search reads at most per page to apply regex and negative matchers; a page "
-        "that hits it comes back short with a cursor to continue.",
+        description="Rows a search reads at most per page to apply regex matchers (evaluated outside "
+        "SQL); a page that hits it comes back short with a cursor to continue.",
     )
     api_tokens: SecretStr | None = Field(
         None,

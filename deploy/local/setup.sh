@@ -12,8 +12,15 @@ command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 # Real Alertmanager 0.25 and Prometheus: compatibility tests and side-by-side benchmarks use them.
 command -v alertmanager >/dev/null 2>&1 || command -v prometheus-alertmanager >/dev/null 2>&1 || missing+=(prometheus-alertmanager)
 command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
+# PostgreSQL 15 for the alert history: `pipeline dev postgres up` and the tests run its initdb/pg_ctl.
+[ -x /usr/lib/postgresql/15/bin/initdb ] || missing+=(postgresql-15)
 if ((${#missing[@]})); then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  if [[ " ${missing[*]} " == *" postgresql-15 "* ]]; then
+    # The package would create and start a system cluster on 5432; the project runs its own.
+    $sudo mkdir -p /etc/postgresql-common/createcluster.d
+    echo "create_main_cluster = false" | $sudo tee /etc/postgresql-common/createcluster.d/alert-pipeline.conf >/dev/null
+  fi
   echo "setup: installing ${missing[*]}"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

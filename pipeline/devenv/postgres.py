@@ -8,9 +8,10 @@ created at the first start, so the default DSN of ``history.dsn`` works against 
 PostgreSQL refuses to run as root (``initdb``/``pg_ctl``: "cannot be run as root"). Started by root
 (CI, these machines), the server runs as the ``postgres`` system user that Debian's package creates,
 through ``setpriv`` (util-linux, which execs without staying in between): the data directory is
-owned by that user and the directories above it must be traversable by it, which is why
-``LocalPostgres.throwaway`` makes its directories under the system temp dir rather than pytest's
-0700 per-user tree.
+owned by that user and the directories above it must be traversable by it. When they are not (a
+checkout under root's 0700 home), the cluster lives under ``/var/lib/postgresql/alert-pipeline/``
+instead and the state dir records where (``postgres/data-location``). ``LocalPostgres.throwaway``
+makes its directory under the system temp dir, not in pytest's 0700 per-user tree.
 
 Authentication is ``trust`` on loopback only, as for the dev Redis: this is a development server.
 Production deployments point ``history.dsn`` (and ``history.password``) at their own PostgreSQL.
@@ -18,6 +19,7 @@ Production deployments point ``history.dsn`` (and ``history.password``) at their
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pwd
 import shutil
@@ -35,6 +37,8 @@ PG_BIN_DIR = Path(f"/usr/lib/postgresql/{PG_MAJOR}/bin")
 SUPERUSER = "pipeline"
 DATABASE = "pipeline"
 SERVICE_USER = "postgres"  # the account Debian's postgresql-common creates; used when we are root
+FALLBACK_ROOT = Path("/var/lib/postgresql/alert-pipeline")  # the service user's home: always reachable
+LOCATION_FILE = "data-location"
 INSTALL_HINT = f"apt-get install -y postgresql-{PG_MAJOR}"
 
 
@@ -52,10 +56,38 @@ class LocalPostgres:
     def __init__(self, dev: DevSettings, home: Path | None = None, durable: bool = True):
         self.dev = dev
         self.home = home or dev.state_dir / "postgres"
-        self.data_dir = self.home / "data"
-        self.socket_dir = self.home / "run"
-        self.log_file = self.home / "postgres.log"
         self.port = dev.postgres_port
+        self.durable = durable
+        self._place(self._recorded_root() or self.home)
+
+    def _place(self, root: Path) -> None:
+        self.root = root
+        self.data_dir = root / "data"
+        self.socket_dir = root / "run"
+        self.log_file = root / "postgres.log"
+
+    def _recorded_root(self) -> Path | None:
+        try:
+            return Path((self.home / LOCATION_FILE).read_text().strip())
+        except FileNotFoundError:
+            return None
+
+    def _choose_root(self) -> None:
+        """Before initdb: keep the cluster in ``home`` unless the service user cannot reach it."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() != 0 or self._service_user_reaches(self.home):
+            self._place(self.home)
+            return
+        digest = hashlib.sha256(str(self.home.resolve()).encode()).hexdigest()[:16]
+        root = FALLBACK_ROOT / digest
+        root.mkdir(parents=True, exist_ok=True)
+        self._own(FALLBACK_ROOT, root)
+        (self.home / LOCATION_FILE).write_text(f"{root}\n")
+        self._place(root)
+
+    def _service_user_reaches(self, path: Path) -> bool:
+        """Whether the service user can traverse ``path`` (and so every directory above it)."""
+        return subprocess.run(self._as_service_user(["test", "-x", str(path)]), capture_output=True).returncode == 0
         self.durable = durable
 
     @classmethod
@@ -101,7 +133,7 @@ class LocalPostgres:
     def _run(self, argv: list[str], what: str, timeout: float) -> subprocess.CompletedProcess:
         try:
             done = subprocess.run(self._as_service_user(argv), capture_output=True, text=True, timeout=timeout,
-                                  cwd=self.home)
+                                  cwd=self.root)
         except subprocess.TimeoutExpired as exc:
             raise DevEnvError(f"{what} did not finish within {timeout:.0f}s") from exc
         if done.returncode != 0:
@@ -113,7 +145,7 @@ class LocalPostgres:
         return (self.data_dir / "PG_VERSION").is_file()
 
     def _initdb(self) -> None:
-        self.home.mkdir(parents=True, exist_ok=True)
+        self._choose_root()
         self.data_dir.mkdir(mode=0o700, exist_ok=True)
         self.socket_dir.mkdir(exist_ok=True)
         self._own(self.data_dir, self.socket_dir)
@@ -142,7 +174,7 @@ class LocalPostgres:
         if not self.initialized():
             return False
         done = subprocess.run(self._as_service_user([self._binary("pg_ctl"), "status", "-D", str(self.data_dir)]),
-                              capture_output=True, text=True, cwd=self.home)
+                              capture_output=True, text=True, cwd=self.root)
         return done.returncode == 0
 
     def answers(self) -> bool:
@@ -208,11 +240,15 @@ class LocalPostgres:
         self.down()
         existed = self.data_dir.exists()
         shutil.rmtree(self.data_dir, ignore_errors=True)
+        if self.root != self.home:
+            shutil.rmtree(self.root, ignore_errors=True)
+            (self.home / LOCATION_FILE).unlink(missing_ok=True)
+            self._place(self.home)
         return existed
 
     def remove(self) -> None:
         """Stop and delete everything under ``home`` (throwaway servers)."""
-        self.down()
+        self.reset()
         shutil.rmtree(self.home, ignore_errors=True)
 
     def status(self) -> str:

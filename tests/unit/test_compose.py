@@ -70,3 +70,18 @@ def test_dockerfile_copies_what_the_package_reads_at_run_time():
     for folder in ("pipeline", "connectors", "schemas", "topologies", "deploy"):
         assert re.search(rf"^COPY {folder} {folder}$", dockerfile, re.M), folder
     assert 'ENTRYPOINT ["pipeline"]' in dockerfile
+
+
+def test_postgres_is_debians_major_version_and_migrated_before_the_pipeline_starts():
+    from pipeline.devenv.postgres import PG_MAJOR
+
+    postgres = SERVICES["postgres"]
+    assert postgres["image"].startswith(f"postgres:{PG_MAJOR}")
+    assert [p.split(":")[0] for p in postgres["ports"]] == [str(Settings().dev.postgres_port)]
+    assert "healthcheck" in postgres
+    migrate = SERVICES["migrate"]
+    assert migrate["command"] == ["db", "migrate"] and "migrate" in cli.commands["db"].commands
+    assert migrate["depends_on"]["postgres"]["condition"] == "service_healthy"
+    env = PIPELINE_SERVICES["bridge"]["environment"]
+    assert env["PIPELINE_HISTORY__DSN"].startswith("postgresql://pipeline@postgres:5432/")
+    assert PIPELINE_SERVICES["bridge"]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
