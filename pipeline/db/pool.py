@@ -11,9 +11,11 @@ The password is passed to libpq apart from the DSN and never appears in a log or
 
 from __future__ import annotations
 
+import orjson
 import psycopg
 from psycopg import conninfo
-from psycopg_pool import AsyncConnectionPool, ConnectionPool
+from psycopg.types.json import set_json_dumps, set_json_loads
+from psycopg_pool import AsyncConnectionPool
 
 from pipeline.settings import HistorySettings
 
@@ -53,25 +55,31 @@ def connect(history: HistorySettings, purpose: str, *, write: bool = False, auto
     """One synchronous connection (CLI commands, migrations, the flapping refresher's thread)."""
     timeout = history.write_statement_timeout_ms if write else history.statement_timeout_ms
     try:
-        return psycopg.connect(conninfo_for(history, purpose, timeout), autocommit=autocommit)
+        conn = psycopg.connect(conninfo_for(history, purpose, timeout), autocommit=autocommit)
     except psycopg.OperationalError as exc:
         raise DatabaseUnavailable(f"PostgreSQL at {safe_dsn(history.dsn)}: {_first_line(exc)}") from None
+    use_orjson(conn)
+    return conn
+
+
+def use_orjson(conn) -> None:
+    """JSONB in and out with orjson (several times faster than the json module on label maps)."""
+    set_json_loads(orjson.loads, context=conn)
+    set_json_dumps(orjson.dumps, context=conn)
+
+
+async def _configure_query_connection(conn) -> None:
+    use_orjson(conn)
 
 
 def async_pool(history: HistorySettings, purpose: str, *, write: bool = False, configure=None) -> AsyncConnectionPool:
-    """An (unopened) async pool; ``await pool.open(wait=True)`` before use, ``await pool.close()`` after."""
+    """An (unopened) async pool; ``await pool.open(wait=True)`` before use, ``await pool.close()`` after.
+    ``configure`` (async, per new connection) defaults to orjson for JSONB."""
     timeout = history.write_statement_timeout_ms if write else history.statement_timeout_ms
     return AsyncConnectionPool(
         conninfo_for(history, purpose, timeout), min_size=history.pool_min_size,
-        max_size=max(history.pool_max_size, history.pool_min_size), open=False, configure=configure,
-        timeout=history.connect_timeout_s * 2, name=f"history-{purpose}",
-    )
-
-
-def sync_pool(history: HistorySettings, purpose: str) -> ConnectionPool:
-    return ConnectionPool(
-        conninfo_for(history, purpose), min_size=history.pool_min_size,
         max_size=max(history.pool_max_size, history.pool_min_size), open=False,
+        configure=configure or _configure_query_connection,
         timeout=history.connect_timeout_s * 2, name=f"history-{purpose}",
     )
 

@@ -50,6 +50,7 @@ class Query:
     sql: str
     params: dict[str, Any]
     shape: Callable[[list[tuple]], Any]
+    table: str = ""  # what a search reads (its details come from the same table)
 
 
 @dataclass
@@ -258,8 +259,9 @@ def search(history: HistorySettings, filters: Iterable[str], since: str | None, 
            archive: bool = False) -> tuple[Query, Matchers, int]:
     """Changes whose labels match every matcher within a time range, newest first.
 
-    Returns the query of one chunk (run repeatedly by ``run_search``), the matchers Python applies and
-    the page size.
+    Returns the query of one chunk (run repeatedly by the search drivers), the matchers Python applies
+    and the page size. With matchers left for Python the chunks carry only ``id, at, labels`` and the
+    matched rows are read whole afterwards (``details``), so a scan moves a fraction of the bytes.
     """
     matchers = parse_filters(filters)
     start, end = time_range(since, until, now)
@@ -275,10 +277,23 @@ def search(history: HistorySettings, filters: Iterable[str], since: str | None, 
                           "(%(changes)s::text[] IS NULL OR change = ANY(%(changes)s::text[]))", *clauses,
                           "(%(before_at)s::timestamptz IS NULL OR (at, id) < (%(before_at)s::timestamptz, %(before_id)s::bigint))"])
     params["before_at"], params["before_id"] = (after if after else (None, None))
-    chunk = size + 1 if not rest else min(max(size * 4, 200), history.query_max_scan_rows)
+    chunk = size + 1 if not rest else min(max(size * 10, 1000), history.query_max_scan_rows)
     params["chunk"] = chunk
-    sql = f"SELECT {CHANGE_FIELDS} FROM {_changes_table(archive)} WHERE {where} ORDER BY at DESC, id DESC LIMIT %(chunk)s"
-    return Query(sql, params, lambda rows: rows), rest, size
+    fields = "id, at, labels" if rest else CHANGE_FIELDS
+    table = _changes_table(archive)
+    sql = f"SELECT {fields} FROM {table} WHERE {where} ORDER BY at DESC, id DESC LIMIT %(chunk)s"
+    return Query(sql, params, lambda rows: rows, table), rest, size
+
+
+def details(table: str, keys: list[tuple]) -> Query:
+    """The whole rows of ``keys`` ((id, at, …) as a scan read them), newest first."""
+    ats = [key[1] for key in keys]
+    sql = f"""SELECT {CHANGE_FIELDS} FROM {table}
+        WHERE at >= %(low)s AND at <= %(high)s
+          AND (at, id) IN (SELECT * FROM unnest(%(ats)s::timestamptz[], %(ids)s::bigint[]))
+        ORDER BY at DESC, id DESC"""
+    return Query(sql, {"low": min(ats), "high": max(ats), "ats": ats, "ids": [key[0] for key in keys]},
+                 lambda rows: [change_json(r) for r in rows])
 
 
 class SearchScan:
@@ -296,8 +311,13 @@ class SearchScan:
         self.scanned = 0
 
     def _page(self, last: tuple | None) -> Page:
+        """The page; with matchers left for Python its items are the matched keys until ``complete``."""
         cursor = encode_cursor(last[1], last[0]) if last is not None else None
-        return Page([change_json(r) for r in self.matched], cursor, self.scanned)
+        items = self.matched if self.rest else [change_json(r) for r in self.matched]
+        return Page(items, cursor, self.scanned)
+
+    def details_query(self, page: Page) -> Query | None:
+        return details(self.query.table, page.items) if self.rest and page.items else None
 
     def feed(self, rows: list[tuple]) -> Page | None:
         if not self.rest:
@@ -308,7 +328,7 @@ class SearchScan:
         more_in_db = len(rows) == self.query.params["chunk"]
         for index, row in enumerate(rows):
             self.scanned += 1
-            if self.rest.matches(row[10]):  # labels
+            if self.rest.matches(row[2]):  # labels
                 self.matched.append(row)
                 if len(self.matched) == self.size:
                     return self._page(row if more_in_db or index < len(rows) - 1 else None)
@@ -326,7 +346,11 @@ def search_page_sync(conn, query: Query, rest: Matchers, size: int, max_scan: in
     while True:
         page = scan.feed(conn.execute(query.sql, query.params).fetchall())
         if page is not None:
-            return page
+            break
+    whole = scan.details_query(page)
+    if whole is not None:
+        page.items = run_sync(conn, whole)
+    return page
 
 
 async def search_page_async(conn, query: Query, rest: Matchers, size: int, max_scan: int) -> Page:
@@ -335,7 +359,11 @@ async def search_page_async(conn, query: Query, rest: Matchers, size: int, max_s
         cursor = await conn.execute(query.sql, query.params)
         page = scan.feed(await cursor.fetchall())
         if page is not None:
-            return page
+            break
+    whole = scan.details_query(page)
+    if whole is not None:
+        page.items = await run_async(conn, whole)
+    return page
 
 
 # -- top and flapping -----------------------------------------------------------------------------------

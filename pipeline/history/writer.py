@@ -23,10 +23,9 @@ import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-import orjson
 import psycopg
-from psycopg.types.json import set_json_dumps
 
+from pipeline.db.pool import use_orjson
 from pipeline.history import partitions
 from pipeline.history.rows import (
     CHANGE_COLUMNS,
@@ -171,7 +170,7 @@ class WriteReport:
 
 async def configure_connection(conn: psycopg.AsyncConnection) -> None:
     """Pool hook: orjson for JSONB and the session's staging tables."""
-    set_json_dumps(orjson.dumps, context=conn)
+    use_orjson(conn)
     await conn.execute(STAGING)
     await conn.commit()
 
