@@ -27,10 +27,12 @@ from datetime import datetime, timezone
 
 import psycopg
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from pipeline.bridge.app import _http_error as http_error
 from pipeline.bridge.app import error_response
 from pipeline.bridge.auth import check_auth
 from pipeline.bridge.sources import BearerAuth
@@ -64,7 +66,7 @@ class HistoryApi:
             Route("/flapping", self.flapping, methods=["GET"]),
             Route("/receivers", self.receivers, methods=["GET"]),
             Route("/receivers/{receiver}/notifications", self.receiver_notifications, methods=["GET"]),
-        ])
+        ], exception_handlers={HTTPException: http_error})  # the bridge's JSON 404/405 bodies
 
     async def stop(self) -> None:
         if self._own_pool and self._pool is not None:
