@@ -222,7 +222,11 @@ def timeline(history: HistorySettings, fingerprint: str, since: str | None, unti
              limit: str | int | None, cursor: str | None, now: datetime, archive: bool = False) -> Query:
     """One alert's changes, oldest first, each with the notifications that carried it in between."""
     check_fingerprint(fingerprint)
-    start, end = time_range(since, until, now) if since or until else (now - timedelta(days=history.retention_days + 1), now)
+    if since or until:
+        start, end = time_range(since, until, now)
+    else:  # the whole retention, and the records a little ahead of this clock that the stage accepts
+        start = now - timedelta(days=history.retention_days + 1)
+        end = now + timedelta(seconds=history.max_future_s)
     size = parse_limit(limit, history)
     after = decode_cursor(cursor)
     params: dict[str, Any] = {"fp": fingerprint, "start": start, "end": end, "size": size + 1,

@@ -77,7 +77,6 @@ CREATE TABLE alert_summaries (
 CREATE INDEX alert_summaries_last_transition ON alert_summaries (last_transition_at);
 CREATE INDEX alert_summaries_written ON alert_summaries (written_at);
 CREATE INDEX alert_summaries_last_change ON alert_summaries (last_change_at);
-CREATE INDEX alert_summaries_labels ON alert_summaries USING gin (labels jsonb_path_ops);
 
 -- One row per notification (a flush of one group to one receiver integration). The id is stable
 -- across replays, but a replayed flush may carry another created_at, so the writer also skips an id
