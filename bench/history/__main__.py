@@ -45,6 +45,27 @@ from pipeline.stages.history import HistoryProcessor
 from pipeline.stages.processor import Record
 
 
+def server_cpu_seconds(server: LocalPostgres | None) -> float | None:
+    """CPU (user + system) of the local server's processes so far: the postmaster and its children."""
+    if server is None:
+        return None
+    try:
+        postmaster = int((server.data_dir / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(") ", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        pid, ppid = int(stat.parent.name), int(fields[1])
+        if pid == postmaster or ppid == postmaster:
+            total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return total
+
+
 class Database:
     """A fresh database on POSTGRES_URL or on a local durable server of its own."""
 
@@ -134,15 +155,19 @@ def ingest(args) -> None:
     now = datetime.now(timezone.utc)
     values = storm(args.count, now)
     changes = sum(1 for v in values if isinstance(v, EnrichedAlert))
-    with Database() as history:
+    database = Database()
+    with database as history:
         history = history.model_copy(update={"batch_rows": args.batch_rows})
 
         async def run(label: str):
             processor = HistoryProcessor(history)
             await feed(processor, values[:30], now)  # open the pool, first maintenance
             wall, cpu = time.perf_counter(), time.process_time()
+            server_cpu = server_cpu_seconds(database.server)
             await feed(processor, values[30:], now)
             wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            if server_cpu is not None:
+                server_cpu = server_cpu_seconds(database.server) - server_cpu
             totals = processor.totals
             await processor.aclose()
             measured = changes - sum(1 for v in values[:30] if isinstance(v, EnrichedAlert))
@@ -151,6 +176,11 @@ def ingest(args) -> None:
                   f"{measured / wall:,.0f} changes/s, {rows / wall:,.0f} rows/s, "
                   f"Python CPU {cpu / rows * 1e6:.0f} µs/row; inserted {totals.changes_inserted:,} changes, "
                   f"{totals.notifications_inserted:,} notifications, {totals.outcomes_inserted:,} outcomes")
+            if server_cpu is not None:
+                per_change = (cpu + server_cpu) / measured
+                print(f"  CPU per change (its notification and outcome rows included): Python {cpu / measured * 1e6:.0f} µs "
+                      f"+ PostgreSQL {server_cpu / measured * 1e6:.0f} µs = {per_change * 1e6:.0f} µs: "
+                      f"{1 / per_change:,.0f} changes/s per core of CPU")
         asyncio.run(run("first write"))
         asyncio.run(run("replay (all conflicts)"))
         with psycopg.connect(history.dsn) as conn:

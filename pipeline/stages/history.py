@@ -9,8 +9,9 @@ a raw ``bytes`` value is read as a DeliveryOutcome. Nothing is emitted.
 runtime awaits before it commits the offsets of what was processed — writes the buffer in one
 transaction (pipeline.history.writer). So an offset is committed only once its row is in PostgreSQL,
 and a crash replays records whose rows may already be there: natural keys make that write nothing.
-The buffer is bounded: ``process`` writes it itself once it holds ``history.batch_rows`` rows (writing
-early is always safe, for the same reason).
+The buffer is bounded: once it holds ``history.batch_rows`` rows, ``process`` hands it to a background
+write and starts the next one (writing early is always safe, for the same reason); at most one batch is
+in flight, so at most twice ``batch_rows`` rows are held, and ``flush`` waits for it.
 
 A failed write is retried with backoff until it succeeds (the rows stay buffered, no offset moves):
 PostgreSQL down holds the stage back, it never loses history. Cancellation (shutdown) stops the retry;
@@ -58,6 +59,8 @@ class HistoryProcessor(Processor):
         self._writer: HistoryWriter | None = None
         self._batch = Batch()
         self._lock = asyncio.Lock()
+        self._in_flight: asyncio.Task | None = None
+        self._in_flight_rows = 0
         self._next_maintenance = 0.0
         self.totals = WriteReport()  # what this processor wrote since it started (metrics, tests)
 
@@ -67,33 +70,23 @@ class HistoryProcessor(Processor):
         if problem is not None:
             return problem
         if len(self._batch) >= self.history.batch_rows:
-            await self.flush()
+            await self._hand_off()
         return ()
 
     async def flush(self) -> None:
         async with self._lock:
+            await self._settle()
             if len(self._batch):
                 batch, self._batch = self._batch, Batch()
-                try:
-                    report = await self._write(batch)
-                except BaseException:
-                    # Not written: the rows stay first in line (newer ones may have joined meanwhile).
-                    for row in self._batch.changes.values():
-                        batch.add_change(row)
-                    for row in self._batch.notifications.values():
-                        batch.add_notification(row)
-                    for row in self._batch.outcomes.values():
-                        batch.add_outcome(row)
-                    self._batch = batch
-                    raise
-                self.totals.changes_inserted += report.changes_inserted
-                self.totals.notifications_inserted += report.notifications_inserted
-                self.totals.outcomes_inserted += report.outcomes_inserted
-                self.totals.dropped_too_old += report.dropped_too_old
+                await self._write_counted(batch)
             if time.monotonic() >= self._next_maintenance:
                 await self._maintain()
 
     async def aclose(self) -> None:
+        if self._in_flight is not None:
+            self._in_flight.cancel()
+            await asyncio.gather(self._in_flight, return_exceptions=True)
+            self._in_flight = None
         if self._own_pool and self._pool is not None:
             await self._pool.close()
             self._pool = None
@@ -101,7 +94,45 @@ class HistoryProcessor(Processor):
 
     @property
     def buffered(self) -> int:
-        return len(self._batch)
+        """Rows not yet known to be written: the buffer and the batch being written."""
+        return len(self._batch) + self._in_flight_rows
+
+    # -- writing --------------------------------------------------------------------------------------
+    async def _hand_off(self) -> None:
+        """Write the full buffer in the background while the next one fills: the CPU of buffering and
+        PostgreSQL's work on the previous batch overlap. At most one batch is in flight (so at most
+        2 × batch_rows rows are held); ``flush`` waits for it."""
+        await self._settle()
+        batch, self._batch = self._batch, Batch()
+        self._in_flight_rows = len(batch)
+        self._in_flight = asyncio.create_task(self._write_counted(batch))
+
+    async def _settle(self) -> None:
+        task, self._in_flight = self._in_flight, None
+        if task is not None:
+            try:
+                await task
+            finally:
+                self._in_flight_rows = 0
+
+    async def _write_counted(self, batch: Batch) -> None:
+        try:
+            report = await self._write(batch)
+        except BaseException:
+            # Not written (cancelled): the rows go back, first in line, so a later flush writes them
+            # before its offsets are committed (newer rows may have joined meanwhile).
+            for row in self._batch.changes.values():
+                batch.add_change(row)
+            for row in self._batch.notifications.values():
+                batch.add_notification(row)
+            for row in self._batch.outcomes.values():
+                batch.add_outcome(row)
+            self._batch = batch
+            raise
+        self.totals.changes_inserted += report.changes_inserted
+        self.totals.notifications_inserted += report.notifications_inserted
+        self.totals.outcomes_inserted += report.outcomes_inserted
+        self.totals.dropped_too_old += report.dropped_too_old
 
     # -- internals ------------------------------------------------------------------------------------
     def _buffer(self, value: Any, now: datetime) -> Rejected | None:
