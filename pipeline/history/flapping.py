@@ -24,6 +24,7 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
+from pipeline.history import metrics
 from pipeline.settings import HistorySettings
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,7 @@ class FlappingSet:
             self._watermark = read_up_to
         self._entries = entries  # swapped whole: readers on other threads see one or the other
         self.refreshed_at = now
+        metrics.FLAPPING_ALERTS.set(len(entries))
 
     def refresh(self, conn, now: datetime) -> int:
         """One refresh on a synchronous connection; returns the rows read."""
@@ -129,6 +131,7 @@ class FlappingRefresher:
                 self.failures = 0
             except Exception as exc:  # kept: the last answer stands, entries still expire
                 self.failures += 1
+                metrics.FLAPPING_REFRESH_FAILURES.inc()
                 log.warning("flapping refresh failed (%s: %s); %d alerts kept", type(exc).__name__,
                             str(exc).splitlines()[0] if str(exc) else "", len(self.flapping))
                 if conn is not None:

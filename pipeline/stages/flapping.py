@@ -30,6 +30,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from pipeline.durations import format_duration
+from pipeline.history import metrics
 from pipeline.history.flapping import FlappingRefresher, FlappingSet
 from pipeline.models import replace
 from pipeline.settings import HistorySettings, Settings
@@ -69,6 +70,7 @@ class FlappingProcessor(Processor):
             marked.delete(key)
         if current is None and not sticky:
             return (Emit(OUTPUT, record.key, value, record.headers),)
+        metrics.FLAPPING_MARKED.inc()
         return (Emit(OUTPUT, record.key, self._marked(value, alert, current), record.headers),)
 
     def _marked(self, value: Any, alert: Any, current) -> Any:

@@ -33,6 +33,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar
 
+from pipeline.history import metrics
 from pipeline.history.records import DeliveryOutcome, OutcomeDecodeError, decode_outcome
 from pipeline.history.rows import RowError, change_row, notification_row, outcome_row
 from pipeline.history.writer import Batch, HistoryWriter, WriteReport, configure_connection
@@ -116,6 +117,7 @@ class HistoryProcessor(Processor):
                 self._in_flight_rows = 0
 
     async def _write_counted(self, batch: Batch) -> None:
+        metrics.BUFFERED.set(self.buffered)
         try:
             report = await self._write(batch)
         except BaseException:
@@ -133,6 +135,14 @@ class HistoryProcessor(Processor):
         self.totals.notifications_inserted += report.notifications_inserted
         self.totals.outcomes_inserted += report.outcomes_inserted
         self.totals.dropped_too_old += report.dropped_too_old
+        for table, offered, written in (("alert_changes", len(batch.changes), report.changes_inserted),
+                                        ("notifications", len(batch.notifications), report.notifications_inserted),
+                                        ("delivery_outcomes", len(batch.outcomes), report.outcomes_inserted)):
+            metrics.ROWS_OFFERED.labels(table).inc(offered)
+            metrics.ROWS_WRITTEN.labels(table).inc(written)
+        if report.dropped_too_old:
+            metrics.ROWS_DROPPED.labels("any").inc(report.dropped_too_old)
+        metrics.BUFFERED.set(len(self._batch))
 
     # -- internals ------------------------------------------------------------------------------------
     def _buffer(self, value: Any, now: datetime) -> Rejected | None:
@@ -172,10 +182,12 @@ class HistoryProcessor(Processor):
         while True:
             try:
                 writer = await self._ensure_writer()
-                return await writer.write(batch, self.clock())
+                with metrics.WRITE_SECONDS.time():
+                    return await writer.write(batch, self.clock())
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # connection lost, timeout, a partition archived under us...
+                metrics.WRITE_FAILURES.inc()
                 log.warning("history: writing %d rows failed (%s: %s), retrying in %.1fs",
                             len(batch), type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "", backoff)
                 if self._writer is not None:

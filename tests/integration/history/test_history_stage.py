@@ -6,6 +6,7 @@ import asyncio
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from prometheus_client import REGISTRY
 
 from pipeline.db.migrate import SchemaNotCurrent
 from pipeline.history.records import encode_outcome
@@ -78,7 +79,11 @@ def test_a_replayed_or_duplicated_record_never_duplicates_a_row(history_db, db):
         await feed(p, values + values)          # duplicated inside one batch
         await feed(p, values)                   # replayed in a later batch
         await feed(p, [*reversed(values)])      # replayed out of order
+    written = lambda: REGISTRY.get_sample_value("history_rows_written_total", {"table": "alert_changes"}) or 0  # noqa: E731
+    offered = lambda: REGISTRY.get_sample_value("history_rows_offered_total", {"table": "alert_changes"}) or 0  # noqa: E731
+    written_before, offered_before = written(), offered()
     run(_with_processor(history_db, body))
+    assert (written() - written_before, offered() - offered_before) == (5, 15)  # 3 batches of 5 rows
     before = counts(db)
     summary = db.execute("SELECT changes, firings, transitions, recent_transitions FROM alert_summaries").fetchone()
     # A restarted worker (a fresh processor: nothing in memory) reading it all again.
