@@ -48,6 +48,10 @@ RETRY_AFTER_S = 5
 _TRUE = {"1", "true", "yes", "on"}
 
 
+class NotFound(Exception):
+    """Answered 404 with its message."""
+
+
 class HistoryApi:
     def __init__(self, history: HistorySettings, pool=None, clock=None):
         self.history = history
@@ -97,7 +101,7 @@ class HistoryApi:
                 result = await work(conn, self.clock())
         except QueryError as exc:
             return error_response(400, "bad_request", str(exc))
-        except LookupError as exc:
+        except NotFound as exc:
             return error_response(404, "not_found", str(exc))
         except (SchemaNotCurrent, DatabaseUnavailable) as exc:
             return error_response(503, "unavailable", str(exc), {"Retry-After": str(RETRY_AFTER_S)})
@@ -140,7 +144,7 @@ class HistoryApi:
                 table = "alert_changes_archive" if _flag(q.get("archive")) else "alert_changes"
                 cursor = await conn.execute(f"SELECT 1 FROM {table} WHERE fingerprint = %s LIMIT 1", (fingerprint,))
                 if await cursor.fetchone() is None:
-                    raise LookupError(f"no history of alert {fingerprint}")
+                    raise NotFound(f"no history of alert {fingerprint}")
             span = queries.timeline_span(page)
             notes = (await rows_of(queries.timeline_notifications(fingerprint, *span, self.history.query_max_limit))
                      if span else [])
