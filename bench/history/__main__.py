@@ -279,8 +279,8 @@ def run_case(conn, history: HistorySettings, spec):
     if kind == "timeline":
         return queries.timeline_page(lambda q: queries.run_sync(conn, q), history, spec[1], None, None, 100, None, spec[2])
     if kind == "search":
-        query, rest, size = queries.search(history, spec[1], spec[2], None, 100, None, spec[3])
-        return queries.search_page_sync(conn, query, rest, size, history.query_max_scan_rows)
+        plan = queries.search(history, spec[1], spec[2], None, 100, None, spec[3])
+        return queries.search_page_sync(conn, plan, history.query_max_scan_rows)
     if kind == "top":
         return queries.run_sync(conn, queries.top(history, spec[1], [], spec[2], None, None, spec[3]))
     if kind == "flapping":

@@ -126,10 +126,9 @@ class HistoryApi:
         q = request.query_params
 
         async def work(conn, now):
-            query, rest, size = queries.search(self.history, q.getlist("filter"), q.get("since"), q.get("until"),
-                                               q.get("limit"), q.get("cursor"), now, q.getlist("change"),
-                                               _flag(q.get("archive")))
-            return await queries.search_page_async(conn, query, rest, size, self.history.query_max_scan_rows)
+            plan = queries.search(self.history, q.getlist("filter"), q.get("since"), q.get("until"),
+                                  q.get("limit"), q.get("cursor"), now, q.getlist("change"), _flag(q.get("archive")))
+            return await queries.search_page_async(conn, plan, self.history.query_max_scan_rows)
         return await self._answer(request, work)
 
     async def timeline(self, request: Request) -> Response:

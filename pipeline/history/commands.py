@@ -99,8 +99,8 @@ def search(filters, since, until, changes, limit, cursor, archive) -> None:
     from pipeline.history import queries
 
     def work(conn, history, now):
-        query, rest, size = queries.search(history, filters, since, until, limit, cursor, now, changes, archive)
-        return queries.search_page_sync(conn, query, rest, size, history.query_max_scan_rows)
+        plan = queries.search(history, filters, since, until, limit, cursor, now, changes, archive)
+        return queries.search_page_sync(conn, plan, history.query_max_scan_rows)
     page = _run(work)
     _lines(page.items)
     _more(page.next_cursor)

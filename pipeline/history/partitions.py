@@ -9,8 +9,8 @@ partition per day named ``<table>_pYYYYMMDD``. Maintenance (the history stage ev
 2. archives every partition whose whole day is older than ``retention_days``: it is detached from the
    live table, loses its secondary indexes (GIN and friends; the primary key stays, so an archived
    alert's timeline is still an index scan) and is attached to ``<table>_archive`` — no row is copied;
-3. drops archive partitions older than ``archive_retention_days`` (0: never), and summaries of
-   alerts whose last change is older than the retention.
+3. drops archive partitions older than ``archive_retention_days`` (0: never), summaries of alerts
+   whose last change is older than the retention, and hourly firing counts older than it.
 
 DDL runs under a transaction-level advisory lock, so several writers and a cron job never race, and
 with a ``lock_timeout``: a detach waits for in-flight writes of that table at most that long and is
@@ -153,6 +153,11 @@ def maintain(conn: psycopg.Connection, history: HistorySettings, now: datetime) 
         report.summaries_deleted += deleted
         if deleted < SUMMARY_DELETE_BATCH:
             break
+    while conn.execute(
+            "DELETE FROM alert_firings_hourly WHERE (hour, fingerprint) IN (SELECT hour, fingerprint "
+            "FROM alert_firings_hourly WHERE hour < %s LIMIT %s)",
+            (day_start(horizon), SUMMARY_DELETE_BATCH)).rowcount == SUMMARY_DELETE_BATCH:
+        pass
     return report
 
 

@@ -50,7 +50,6 @@ class Query:
     sql: str
     params: dict[str, Any]
     shape: Callable[[list[tuple]], Any]
-    table: str = ""  # what a search reads (its details come from the same table)
 
 
 @dataclass
@@ -258,15 +257,47 @@ def timeline_notifications(fingerprint: str, start: datetime, end: datetime, siz
                  lambda rows: [notification_json(r) for r in rows])
 
 
+WALK_ROWS = 2000  # rows a search reads in time order before it asks the GIN index instead
+
+
+@dataclass
+class SearchPlan:
+    """A search, run by ``search_page_sync``/``search_page_async`` as a :class:`SearchScan`.
+
+    Two ways to find a page, because PostgreSQL's planner cannot tell a frequent label value from a
+    rare one (``@>`` has a fixed selectivity estimate) and picks badly either way:
+
+    - **walk**: read the next rows in time order through the ``(at, id)`` index (``WALK_ROWS`` at a
+      time) and test the SQL conditions on them: cheap when matches are frequent;
+    - **seek**: once a walk window held too few matches, ask for the next matching rows only (the GIN
+      index on labels, sorted): cheap because matches are then rare.
+
+    Regex matchers are tested in Python on each candidate's labels. Either way a page reads at most
+    ``max_scan`` rows and then comes back short with a cursor.
+    """
+
+    table: str
+    params: dict[str, Any]
+    base_where: str
+    hit: str            # the SQL conditions, "true" when there are none
+    has_conditions: bool
+    rest: Matchers      # what Python evaluates
+    size: int
+
+    def walk(self, rows: int) -> str:
+        return (f"SELECT id, at, {self.hit} AS hit, CASE WHEN {self.hit} THEN labels END AS labels FROM ("
+                f"SELECT id, at, labels FROM {self.table} WHERE {self.base_where} "
+                f"ORDER BY at DESC, id DESC LIMIT {int(rows)}) AS w ORDER BY at DESC, id DESC")
+
+    def seek(self, rows: int) -> str:
+        return (f"SELECT id, at, true AS hit, labels FROM {self.table} WHERE {self.base_where} AND {self.hit} "
+                f"ORDER BY at DESC, id DESC LIMIT {int(rows)}")
+
+
 def search(history: HistorySettings, filters: Iterable[str], since: str | None, until: str | None,
            limit: str | int | None, cursor: str | None, now: datetime, changes: Iterable[str] = (),
-           archive: bool = False) -> tuple[Query, Matchers, int]:
-    """Changes whose labels match every matcher within a time range, newest first.
-
-    Returns the query of one chunk (run repeatedly by the search drivers), the matchers Python applies
-    and the page size. With matchers left for Python the chunks carry only ``id, at, labels`` and the
-    matched rows are read whole afterwards (``details``), so a scan moves a fraction of the bytes.
-    """
+           archive: bool = False) -> SearchPlan:
+    """Changes whose labels match every matcher within a time range, newest first."""
     matchers = parse_filters(filters)
     start, end = time_range(since, until, now)
     size = parse_limit(limit, history)
@@ -277,20 +308,16 @@ def search(history: HistorySettings, filters: Iterable[str], since: str | None, 
     after = decode_cursor(cursor)
     params: dict[str, Any] = {"start": start, "end": end, "changes": wanted or None}
     clauses, rest = matcher_sql(matchers, "labels", params)
-    where = " AND ".join(["at >= %(start)s", "at < %(end)s",
-                          "(%(changes)s::text[] IS NULL OR change = ANY(%(changes)s::text[]))", *clauses,
-                          "(%(before_at)s::timestamptz IS NULL OR (at, id) < (%(before_at)s::timestamptz, %(before_id)s::bigint))"])
     params["before_at"], params["before_id"] = (after if after else (None, None))
-    chunk = size + 1 if not rest else min(max(size * 10, 1000), history.query_max_scan_rows)
-    params["chunk"] = chunk
-    fields = "id, at, labels" if rest else CHANGE_FIELDS
-    table = _changes_table(archive)
-    sql = f"SELECT {fields} FROM {table} WHERE {where} ORDER BY at DESC, id DESC LIMIT %(chunk)s"
-    return Query(sql, params, lambda rows: rows, table), rest, size
+    base_where = " AND ".join([
+        "at >= %(start)s", "at < %(end)s", "(%(changes)s::text[] IS NULL OR change = ANY(%(changes)s::text[]))",
+        "(%(before_at)s::timestamptz IS NULL OR (at, id) < (%(before_at)s::timestamptz, %(before_id)s::bigint))"])
+    return SearchPlan(_changes_table(archive), params, base_where, " AND ".join(clauses) or "true",
+                      bool(clauses), rest, size)
 
 
 def details(table: str, keys: list[tuple]) -> Query:
-    """The whole rows of ``keys`` ((id, at, …) as a scan read them), newest first."""
+    """The whole rows of ``keys`` ((id, at) as a scan read them), newest first."""
     ats = [key[1] for key in keys]
     sql = f"""SELECT {CHANGE_FIELDS} FROM {table}
         WHERE at >= %(low)s AND at <= %(high)s
@@ -301,72 +328,68 @@ def details(table: str, keys: list[tuple]) -> Query:
 
 
 class SearchScan:
-    """The paging of a search, fed one chunk of rows at a time (by a sync or an async driver).
+    """The paging of a search plan: ``next()`` gives the SQL of the next read, ``feed(rows)`` takes its
+    rows (id, at, hit, labels) and answers the page, or None when it needs another read."""
 
-    ``feed(rows)`` answers the Page, or None when it needs the next chunk (the query's parameters then
-    point after the last row read). Without matchers left for Python, one chunk of ``size + 1`` rows
-    decides the page; otherwise chunks are read until ``size`` rows match, nothing is left, or
-    ``max_scan`` rows were read (a short page with a cursor to continue).
-    """
-
-    def __init__(self, query: Query, rest: Matchers, size: int, max_scan: int):
-        self.query, self.rest, self.size, self.max_scan = query, rest, size, max_scan
+    def __init__(self, plan: SearchPlan, max_scan: int):
+        self.plan, self.max_scan = plan, max_scan
         self.matched: list[tuple] = []
         self.scanned = 0
+        self.seeking = False
+        self.rows = 0
+
+    def next(self) -> tuple[str, dict[str, Any]]:
+        plan = self.plan
+        if not self.seeking:
+            quick = not plan.has_conditions and not plan.rest  # every row is a match
+            self.rows = plan.size + 1 if quick else max(plan.size + 1, min(WALK_ROWS, self.max_scan - self.scanned))
+            return plan.walk(self.rows), plan.params
+        needed = plan.size - len(self.matched) + 1
+        self.rows = needed if not plan.rest else max(needed, min(plan.size * 10, self.max_scan - self.scanned))
+        return plan.seek(self.rows), plan.params
 
     def _page(self, last: tuple | None) -> Page:
-        """The page; with matchers left for Python its items are the matched keys until ``complete``."""
-        cursor = encode_cursor(last[1], last[0]) if last is not None else None
-        items = self.matched if self.rest else [change_json(r) for r in self.matched]
-        return Page(items, cursor, self.scanned)
-
-    def details_query(self, page: Page) -> Query | None:
-        return details(self.query.table, page.items) if self.rest and page.items else None
+        return Page(list(self.matched), encode_cursor(last[1], last[0]) if last is not None else None, self.scanned)
 
     def feed(self, rows: list[tuple]) -> Page | None:
-        if not self.rest:
-            more = len(rows) > self.size
-            self.matched = rows[:self.size]
-            self.scanned = len(self.matched)
-            return self._page(self.matched[-1] if more and self.matched else None)
-        more_in_db = len(rows) == self.query.params["chunk"]
-        for index, row in enumerate(rows):
+        read_all = len(rows) == self.rows  # else the range is exhausted
+        for index, (ident, at, hit, labels) in enumerate(rows):
             self.scanned += 1
-            if self.rest.matches(row[2]):  # labels
-                self.matched.append(row)
-                if len(self.matched) == self.size:
-                    return self._page(row if more_in_db or index < len(rows) - 1 else None)
-        if not more_in_db:
+            if hit and self.plan.rest.matches(labels):
+                self.matched.append((ident, at))
+                if len(self.matched) == self.plan.size:
+                    more = read_all or index < len(rows) - 1
+                    return self._page((ident, at) if more else None)
+        if not read_all:
             return self._page(None)
         last = rows[-1]
         if self.scanned >= self.max_scan:  # budget spent: a short page, and where to go on from
-            return self._page(last)
-        self.query.params["before_at"], self.query.params["before_id"] = last[1], last[0]
+            return self._page(last[:2])
+        self.plan.params["before_at"], self.plan.params["before_id"] = last[1], last[0]
+        self.seeking = self.plan.has_conditions  # too few matches in a walk window: they are rare
         return None
 
 
-def search_page_sync(conn, query: Query, rest: Matchers, size: int, max_scan: int) -> Page:
-    scan = SearchScan(query, rest, size, max_scan)
+def search_page_sync(conn, plan: SearchPlan, max_scan: int) -> Page:
+    scan = SearchScan(plan, max_scan)
     while True:
-        page = scan.feed(conn.execute(query.sql, query.params).fetchall())
+        page = scan.feed(conn.execute(*scan.next()).fetchall())
         if page is not None:
             break
-    whole = scan.details_query(page)
-    if whole is not None:
-        page.items = run_sync(conn, whole)
+    if page.items:
+        page.items = run_sync(conn, details(plan.table, page.items))
     return page
 
 
-async def search_page_async(conn, query: Query, rest: Matchers, size: int, max_scan: int) -> Page:
-    scan = SearchScan(query, rest, size, max_scan)
+async def search_page_async(conn, plan: SearchPlan, max_scan: int) -> Page:
+    scan = SearchScan(plan, max_scan)
     while True:
-        cursor = await conn.execute(query.sql, query.params)
+        cursor = await conn.execute(*scan.next())
         page = scan.feed(await cursor.fetchall())
         if page is not None:
             break
-    whole = scan.details_query(page)
-    if whole is not None:
-        page.items = await run_async(conn, whole)
+    if page.items:
+        page.items = await run_async(conn, details(plan.table, page.items))
     return page
 
 
@@ -380,8 +403,7 @@ def top(history: HistorySettings, by: str | None, filters: Iterable[str], since:
     params: dict[str, Any] = {"start": start, "end": end, "size": size}
     clauses, _ = matcher_sql(parse_filters(filters), "s.labels", params, allow_regex=False)
     where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
-    firings = """SELECT fingerprint, count(*) AS n, max(at) AS last_at FROM alert_changes
-                 WHERE change = 'new' AND at >= %(start)s AND at < %(end)s GROUP BY fingerprint"""
+    firings = firings_sql(start, end, params)
     if by:
         params["by"] = check_label_name(by, "by")
         sql = f"""WITH f AS ({firings})
@@ -403,6 +425,28 @@ def top(history: HistorySettings, by: str | None, filters: Iterable[str], since:
                     "items": [{"fingerprint": fp, "firings": n, "last_fired_at": _iso(t), "labels": labels,
                                "status": status} for fp, n, t, labels, status in rows]}
     return Query(sql, params, shape)
+
+
+def _hour_floor(moment: datetime) -> datetime:
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
+def firings_sql(start: datetime, end: datetime, params: dict[str, Any]) -> str:
+    """Per alert, its firings in [start, end) and the last one: whole hours from alert_firings_hourly,
+    the partial hours at either edge counted from alert_changes (the partial index on firings)."""
+    full_start = _hour_floor(start) + (timedelta(hours=1) if start != _hour_floor(start) else timedelta(0))
+    full_end = _hour_floor(end)
+    raw = """SELECT fingerprint, 1 AS n, at AS last_at FROM alert_changes
+             WHERE change = 'new' AND at >= %({a})s AND at < %({b})s"""
+    if full_start >= full_end:
+        parts = [raw.format(a="start", b="end")]
+    else:
+        params["full_start"], params["full_end"] = full_start, full_end
+        parts = ["""SELECT fingerprint, firings AS n, last_at FROM alert_firings_hourly
+                    WHERE hour >= %(full_start)s AND hour < %(full_end)s""",
+                 raw.format(a="start", b="full_start"), raw.format(a="full_end", b="end")]
+    return (f"SELECT fingerprint, sum(n)::bigint AS n, max(last_at) AS last_at FROM ({' UNION ALL '.join(parts)}) AS x "
+            "GROUP BY fingerprint")
 
 
 def parse_threshold(text: str | int | None, default: int) -> int:

@@ -114,8 +114,15 @@ WITH ordered AS (
             ORDER BY x DESC LIMIT {RECENT_TRANSITIONS}) AS latest),
         written_at = now()
     RETURNING 1
+), hourly AS (
+    INSERT INTO alert_firings_hourly AS h (hour, fingerprint, firings, last_at)
+    SELECT date_trunc('hour', at), fingerprint, count(*), max(at) FROM inserted WHERE change = 'new'
+    GROUP BY 1, 2
+    ON CONFLICT (hour, fingerprint) DO UPDATE SET firings = h.firings + excluded.firings,
+        last_at = greatest(h.last_at, excluded.last_at)
+    RETURNING 1
 )
-SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM upserted)
+SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM upserted), (SELECT count(*) FROM hourly)
 """
 
 INSERT_NOTIFICATIONS = f"""

@@ -47,7 +47,7 @@ def dataset():
 @pytest.fixture(scope="module")
 def loaded(history_db):
     with psycopg.connect(history_db.dsn, autocommit=True) as conn:
-        conn.execute("TRUNCATE alert_changes, alert_summaries, notifications, delivery_outcomes")
+        conn.execute("TRUNCATE alert_changes, alert_summaries, alert_firings_hourly, notifications, delivery_outcomes")
 
     async def load():
         processor = HistoryProcessor(history_db)
@@ -165,6 +165,8 @@ def test_a_search_stops_at_its_scan_budget_and_says_where_to_go_on(loaded):
         assert {item["fingerprint"] for item in found} == {FP["A"]} and len(found) == 6
     finally:
         with psycopg.connect(loaded.dsn, autocommit=True) as conn:
+            conn.execute("DELETE FROM alert_firings_hourly WHERE fingerprint IN "
+                         "(SELECT fingerprint FROM alert_summaries WHERE alertname = 'Noise')")
             conn.execute("DELETE FROM alert_changes WHERE alertname = 'Noise'")
             conn.execute("DELETE FROM alert_summaries WHERE alertname = 'Noise'")
 
@@ -259,8 +261,8 @@ def test_unreachable_or_unmigrated_database_is_503_naming_the_fix(loaded, postgr
 
 def test_the_cli_and_the_api_run_the_same_queries(loaded, client):
     with psycopg.connect(loaded.dsn) as conn:
-        query, rest, size = queries.search(loaded, ['team="db"'], "6h", None, 50, None, NOW)
-        page = queries.search_page_sync(conn, query, rest, size, loaded.query_max_scan_rows)
+        plan = queries.search(loaded, ['team="db"'], "6h", None, 50, None, NOW)
+        page = queries.search_page_sync(conn, plan, loaded.query_max_scan_rows)
         assert page.as_json() == get(client, "/alerts", filter='team="db"', since="6h", limit=50)[1]
         top = queries.run_sync(conn, queries.top(loaded, "alertname", [], "6h", None, None, NOW))
         assert top == get(client, "/top", by="alertname", since="6h")[1]

@@ -78,6 +78,18 @@ CREATE INDEX alert_summaries_last_transition ON alert_summaries (last_transition
 CREATE INDEX alert_summaries_written ON alert_summaries (written_at);
 CREATE INDEX alert_summaries_last_change ON alert_summaries (last_change_at);
 
+-- Firings (changes 'new') per alert and UTC hour, maintained with the changes (from the inserted rows
+-- only): top alerts over a long window add these up instead of counting every change; the partial
+-- hours at the window's edges are counted from alert_changes. Rows older than the retention are
+-- deleted by maintenance.
+CREATE TABLE alert_firings_hourly (
+    hour         timestamptz NOT NULL,
+    fingerprint  text        NOT NULL,
+    firings      integer     NOT NULL,
+    last_at      timestamptz NOT NULL,
+    PRIMARY KEY (hour, fingerprint)
+);
+
 -- One row per notification (a flush of one group to one receiver integration). The id is stable
 -- across replays, but a replayed flush may carry another created_at, so the writer also skips an id
 -- already stored within history's dedup window (see pipeline.history.writer).
@@ -131,7 +143,7 @@ CREATE TABLE delivery_outcomes_archive (LIKE delivery_outcomes INCLUDING DEFAULT
 
 DOWNGRADE = r"""
 DROP TABLE IF EXISTS delivery_outcomes_archive, notifications_archive, alert_changes_archive,
-    delivery_outcomes, notifications, alert_summaries, alert_changes;
+    delivery_outcomes, notifications, alert_firings_hourly, alert_summaries, alert_changes;
 """
 
 
