@@ -156,9 +156,10 @@ def _migrate_dev_database() -> None:
     from pipeline.db.migrate import migrate
     from pipeline.db.pool import DatabaseUnavailable
 
-    settings = _settings()
+    # The dev server's own DSN: a changed PIPELINE_DEV__POSTGRES_PORT moves the server, not history.dsn.
+    history = _settings().history.model_copy(update={"dsn": _postgres().dsn})
     try:
-        before, after = migrate(settings.history)
+        before, after = migrate(history)
     except DatabaseUnavailable as exc:
         raise click.ClickException(str(exc)) from exc
     if before != after:
