@@ -158,6 +158,11 @@ def maintain(conn: psycopg.Connection, history: HistorySettings, now: datetime) 
             "FROM alert_firings_hourly WHERE hour < %s LIMIT %s)",
             (day_start(horizon), SUMMARY_DELETE_BATCH)).rowcount == SUMMARY_DELETE_BATCH:
         pass
+    while conn.execute(
+            "DELETE FROM alert_firings_daily WHERE (day, fingerprint) IN (SELECT day, fingerprint "
+            "FROM alert_firings_daily WHERE day < %s LIMIT %s)", (horizon, SUMMARY_DELETE_BATCH)).rowcount \
+            == SUMMARY_DELETE_BATCH:
+        pass
     return report
 
 

@@ -257,7 +257,8 @@ def timeline_notifications(fingerprint: str, start: datetime, end: datetime, siz
                  lambda rows: [notification_json(r) for r in rows])
 
 
-WALK_ROWS = 2000  # rows a search reads in time order before it asks the GIN index instead
+WALK_ROWS = 2000  # the first window a search reads in time order
+WALK_LIMIT = 10000  # rows a search walks at most before it asks the GIN index instead
 
 
 @dataclass
@@ -267,10 +268,11 @@ class SearchPlan:
     Two ways to find a page, because PostgreSQL's planner cannot tell a frequent label value from a
     rare one (``@>`` has a fixed selectivity estimate) and picks badly either way:
 
-    - **walk**: read the next rows in time order through the ``(at, id)`` index (``WALK_ROWS`` at a
-      time) and test the SQL conditions on them: cheap when matches are frequent;
-    - **seek**: once a walk window held too few matches, ask for the next matching rows only (the GIN
-      index on labels, sorted): cheap because matches are then rare.
+    - **walk**: read the next rows in time order through the ``(at, id)`` index and test the SQL
+      conditions on them: cheap when matches are frequent;
+    - **seek**: when the matches found so far say the page would need more than ``WALK_LIMIT`` rows
+      walked, ask for the next matching rows only (the GIN index on labels, sorted): cheap because
+      matches are then rare.
 
     Regex matchers are tested in Python on each candidate's labels. Either way a page reads at most
     ``max_scan`` rows and then comes back short with a cursor.
@@ -329,23 +331,29 @@ def details(table: str, keys: list[tuple]) -> Query:
 
 class SearchScan:
     """The paging of a search plan: ``next()`` gives the SQL of the next read, ``feed(rows)`` takes its
-    rows (id, at, hit, labels) and answers the page, or None when it needs another read."""
+    rows (id, at, hit, labels) and answers the page, or None when it needs another read.
+
+    After each walk window it estimates, from the matches so far, how many more rows the page needs:
+    within ``WALK_LIMIT`` rows in all it walks on (a window of that size), else it seeks."""
 
     def __init__(self, plan: SearchPlan, max_scan: int):
         self.plan, self.max_scan = plan, max_scan
         self.matched: list[tuple] = []
         self.scanned = 0
+        self.walked = 0
         self.seeking = False
+        self.window = WALK_ROWS
         self.rows = 0
 
     def next(self) -> tuple[str, dict[str, Any]]:
         plan = self.plan
+        left = self.max_scan - self.scanned
         if not self.seeking:
             quick = not plan.has_conditions and not plan.rest  # every row is a match
-            self.rows = plan.size + 1 if quick else max(plan.size + 1, min(WALK_ROWS, self.max_scan - self.scanned))
+            self.rows = plan.size + 1 if quick else max(plan.size + 1, min(self.window, left))
             return plan.walk(self.rows), plan.params
         needed = plan.size - len(self.matched) + 1
-        self.rows = needed if not plan.rest else max(needed, min(plan.size * 10, self.max_scan - self.scanned))
+        self.rows = needed if not plan.rest else max(needed, min(plan.size * 10, left))
         return plan.seek(self.rows), plan.params
 
     def _page(self, last: tuple | None) -> Page:
@@ -366,8 +374,20 @@ class SearchScan:
         if self.scanned >= self.max_scan:  # budget spent: a short page, and where to go on from
             return self._page(last[:2])
         self.plan.params["before_at"], self.plan.params["before_id"] = last[1], last[0]
-        self.seeking = self.plan.has_conditions  # too few matches in a walk window: they are rare
+        if not self.seeking:
+            self.walked += len(rows)
+            self._choose()
         return None
+
+    def _choose(self) -> None:
+        if not self.plan.has_conditions:
+            return  # nothing an index could find: walk on
+        found, needed = len(self.matched), self.plan.size - len(self.matched)
+        expected = needed * self.walked / found if found else float("inf")
+        if expected <= WALK_LIMIT - self.walked:
+            self.window = int(expected * 1.5) + 1  # matches are frequent enough: walk that far
+        else:
+            self.seeking = True  # rare: let the GIN index find them
 
 
 def search_page_sync(conn, plan: SearchPlan, max_scan: int) -> Page:
@@ -427,24 +447,53 @@ def top(history: HistorySettings, by: str | None, filters: Iterable[str], since:
     return Query(sql, params, shape)
 
 
-def _hour_floor(moment: datetime) -> datetime:
+def _floor(moment: datetime, unit: timedelta) -> datetime:
+    if unit == timedelta(days=1):
+        return moment.replace(hour=0, minute=0, second=0, microsecond=0)
     return moment.replace(minute=0, second=0, microsecond=0)
 
 
+def _ceil(moment: datetime, unit: timedelta) -> datetime:
+    floor = _floor(moment, unit)
+    return floor if floor == moment else floor + unit
+
+
 def firings_sql(start: datetime, end: datetime, params: dict[str, Any]) -> str:
-    """Per alert, its firings in [start, end) and the last one: whole hours from alert_firings_hourly,
-    the partial hours at either edge counted from alert_changes (the partial index on firings)."""
-    full_start = _hour_floor(start) + (timedelta(hours=1) if start != _hour_floor(start) else timedelta(0))
-    full_end = _hour_floor(end)
-    raw = """SELECT fingerprint, 1 AS n, at AS last_at FROM alert_changes
-             WHERE change = 'new' AND at >= %({a})s AND at < %({b})s"""
-    if full_start >= full_end:
-        parts = [raw.format(a="start", b="end")]
+    """Per alert, its firings in [start, end) and the last one, from the coarsest counts that fit:
+    whole UTC days from alert_firings_daily, the whole hours around them from alert_firings_hourly,
+    the partial hours at either edge from alert_changes (its partial index on firings)."""
+    hour, day = timedelta(hours=1), timedelta(days=1)
+    parts: list[str] = []
+
+    def raw(a: datetime, b: datetime) -> None:
+        if a < b:
+            name = f"r{len(parts)}"
+            params[name + "a"], params[name + "b"] = a, b
+            parts.append(f"""SELECT fingerprint, 1 AS n, at AS last_at FROM alert_changes
+                             WHERE change = 'new' AND at >= %({name}a)s AND at < %({name}b)s""")
+
+    def hours(a: datetime, b: datetime) -> None:
+        if a < b:
+            name = f"h{len(parts)}"
+            params[name + "a"], params[name + "b"] = a, b
+            parts.append(f"""SELECT fingerprint, firings AS n, last_at FROM alert_firings_hourly
+                             WHERE hour >= %({name}a)s AND hour < %({name}b)s""")
+
+    first_hour, last_hour = _ceil(start, hour), _floor(end, hour)
+    if first_hour >= last_hour:
+        raw(start, end)
     else:
-        params["full_start"], params["full_end"] = full_start, full_end
-        parts = ["""SELECT fingerprint, firings AS n, last_at FROM alert_firings_hourly
-                    WHERE hour >= %(full_start)s AND hour < %(full_end)s""",
-                 raw.format(a="start", b="full_start"), raw.format(a="full_end", b="end")]
+        raw(start, first_hour)
+        first_day, last_day = _ceil(first_hour, day), _floor(last_hour, day)
+        if first_day >= last_day:
+            hours(first_hour, last_hour)
+        else:
+            hours(first_hour, first_day)
+            params["days_a"], params["days_b"] = first_day.date(), last_day.date()
+            parts.append("""SELECT fingerprint, firings AS n, last_at FROM alert_firings_daily
+                            WHERE day >= %(days_a)s AND day < %(days_b)s""")
+            hours(last_day, last_hour)
+        raw(last_hour, end)
     return (f"SELECT fingerprint, sum(n)::bigint AS n, max(last_at) AS last_at FROM ({' UNION ALL '.join(parts)}) AS x "
             "GROUP BY fingerprint")
 

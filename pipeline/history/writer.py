@@ -121,8 +121,16 @@ WITH ordered AS (
     ON CONFLICT (hour, fingerprint) DO UPDATE SET firings = h.firings + excluded.firings,
         last_at = greatest(h.last_at, excluded.last_at)
     RETURNING 1
+), daily AS (
+    INSERT INTO alert_firings_daily AS d (day, fingerprint, firings, last_at)
+    SELECT (at AT TIME ZONE 'UTC')::date, fingerprint, count(*), max(at) FROM inserted WHERE change = 'new'
+    GROUP BY 1, 2
+    ON CONFLICT (day, fingerprint) DO UPDATE SET firings = d.firings + excluded.firings,
+        last_at = greatest(d.last_at, excluded.last_at)
+    RETURNING 1
 )
-SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM upserted), (SELECT count(*) FROM hourly)
+SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM upserted), (SELECT count(*) FROM hourly),
+       (SELECT count(*) FROM daily)
 """
 
 INSERT_NOTIFICATIONS = f"""

@@ -35,6 +35,6 @@ def history_db(postgres_url):
 def db(history_db):
     """A connection to the module's database; every history table is emptied before the test."""
     with psycopg.connect(history_db.dsn, autocommit=True) as conn:
-        conn.execute("TRUNCATE alert_changes, alert_summaries, alert_firings_hourly, notifications, delivery_outcomes, "
+        conn.execute("TRUNCATE alert_changes, alert_summaries, alert_firings_hourly, alert_firings_daily, notifications, delivery_outcomes, "
                      "alert_changes_archive, notifications_archive, delivery_outcomes_archive")
         yield conn

@@ -97,6 +97,7 @@ def test_a_replayed_or_duplicated_record_never_duplicates_a_row(history_db, db):
     assert db.execute("SELECT changes, firings, transitions, recent_transitions FROM alert_summaries").fetchone() == summary
     assert summary[:3] == (5, 3, 5)
     assert db.execute("SELECT sum(firings) FROM alert_firings_hourly").fetchone()[0] == 3
+    assert db.execute("SELECT sum(firings) FROM alert_firings_daily").fetchone()[0] == 3
 
 
 def test_transitions_count_status_changes_not_resends(history_db, db):

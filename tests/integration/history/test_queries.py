@@ -47,7 +47,7 @@ def dataset():
 @pytest.fixture(scope="module")
 def loaded(history_db):
     with psycopg.connect(history_db.dsn, autocommit=True) as conn:
-        conn.execute("TRUNCATE alert_changes, alert_summaries, alert_firings_hourly, notifications, delivery_outcomes")
+        conn.execute("TRUNCATE alert_changes, alert_summaries, alert_firings_hourly, alert_firings_daily, notifications, delivery_outcomes")
 
     async def load():
         processor = HistoryProcessor(history_db)
@@ -165,8 +165,9 @@ def test_a_search_stops_at_its_scan_budget_and_says_where_to_go_on(loaded):
         assert {item["fingerprint"] for item in found} == {FP["A"]} and len(found) == 6
     finally:
         with psycopg.connect(loaded.dsn, autocommit=True) as conn:
-            conn.execute("DELETE FROM alert_firings_hourly WHERE fingerprint IN "
-                         "(SELECT fingerprint FROM alert_summaries WHERE alertname = 'Noise')")
+            for rollup in ("alert_firings_hourly", "alert_firings_daily"):
+                conn.execute(f"DELETE FROM {rollup} WHERE fingerprint IN "
+                             "(SELECT fingerprint FROM alert_summaries WHERE alertname = 'Noise')")
             conn.execute("DELETE FROM alert_changes WHERE alertname = 'Noise'")
             conn.execute("DELETE FROM alert_summaries WHERE alertname = 'Noise'")
 
@@ -183,6 +184,36 @@ def test_top_alerts_by_label_and_per_alert(client):
     assert status == 400 and "label name" in body["detail"]
     status, body = get(client, "/top", filter='team=~"d.*"')
     assert status == 400 and "regex matchers are not supported" in body["detail"]
+
+
+def test_top_over_days_adds_daily_hourly_and_raw_counts_exactly(loaded):
+    """Firings every 37 minutes over five days: whatever the window, the sum is the raw count."""
+    labels = {"alertname": "Span", "team": "ops"}
+    values = [enriched(labels, "new" if i % 2 == 0 else "resolved", NOW - timedelta(days=5) + i * timedelta(minutes=37))
+              for i in range(5 * 24 * 60 // 37)]
+
+    async def load():
+        processor = HistoryProcessor(loaded)
+        for value in values:
+            await processor.process(record(value), {}, NOW)
+        await processor.flush()
+        await processor.aclose()
+    asyncio.run(load())
+    try:
+        with psycopg.connect(loaded.dsn) as conn:
+            for since, until in (("4d", None), ("3d", "5h"), ("100m", "20m"), ("26h", "1h"), ("50h", None)):
+                start, end = queries.time_range(since, until, NOW)
+                expected = conn.execute("SELECT count(*) FROM alert_changes WHERE alertname = 'Span' AND change = 'new' "
+                                        "AND at >= %s AND at < %s", (start, end)).fetchone()[0]
+                top = queries.run_sync(conn, queries.top(loaded, "alertname", ['alertname="Span"'], since, until, None, NOW))
+                assert [(i["value"], i["firings"]) for i in top["items"]] == ([("Span", expected)] if expected else []), since
+    finally:
+        with psycopg.connect(loaded.dsn, autocommit=True) as conn:
+            for table in ("alert_firings_hourly", "alert_firings_daily"):
+                conn.execute(f"DELETE FROM {table} WHERE fingerprint IN "
+                             "(SELECT fingerprint FROM alert_summaries WHERE alertname = 'Span')")
+            conn.execute("DELETE FROM alert_changes WHERE alertname = 'Span'")
+            conn.execute("DELETE FROM alert_summaries WHERE alertname = 'Span'")
 
 
 def test_flapping_follows_alertas_rule_with_configurable_threshold_and_window(client):

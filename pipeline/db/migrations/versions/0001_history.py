@@ -78,7 +78,7 @@ CREATE INDEX alert_summaries_last_transition ON alert_summaries (last_transition
 CREATE INDEX alert_summaries_written ON alert_summaries (written_at);
 CREATE INDEX alert_summaries_last_change ON alert_summaries (last_change_at);
 
--- Firings (changes 'new') per alert and UTC hour, maintained with the changes (from the inserted rows
+-- Firings (changes 'new') per alert and UTC hour (and day, below), maintained with the changes (from the inserted rows
 -- only): top alerts over a long window add these up instead of counting every change; the partial
 -- hours at the window's edges are counted from alert_changes. Rows older than the retention are
 -- deleted by maintenance.
@@ -88,6 +88,14 @@ CREATE TABLE alert_firings_hourly (
     firings      integer     NOT NULL,
     last_at      timestamptz NOT NULL,
     PRIMARY KEY (hour, fingerprint)
+);
+-- The same per UTC day: a week's top adds up six days here and the hours at its edges above.
+CREATE TABLE alert_firings_daily (
+    day          date        NOT NULL,
+    fingerprint  text        NOT NULL,
+    firings      integer     NOT NULL,
+    last_at      timestamptz NOT NULL,
+    PRIMARY KEY (day, fingerprint)
 );
 
 -- One row per notification (a flush of one group to one receiver integration). The id is stable
@@ -143,7 +151,7 @@ CREATE TABLE delivery_outcomes_archive (LIKE delivery_outcomes INCLUDING DEFAULT
 
 DOWNGRADE = r"""
 DROP TABLE IF EXISTS delivery_outcomes_archive, notifications_archive, alert_changes_archive,
-    delivery_outcomes, notifications, alert_firings_hourly, alert_summaries, alert_changes;
+    delivery_outcomes, notifications, alert_firings_daily, alert_firings_hourly, alert_summaries, alert_changes;
 """
 
 
