@@ -352,7 +352,7 @@ class HistorySettings(Section):
 
 
 class DevSettings(Section):
-    """The local development services started by ``pipeline dev`` (broker and Redis)."""
+    """The local development services started by ``pipeline dev`` (broker, Redis, PostgreSQL)."""
 
     state_dir: Path = Field(
         REPO_ROOT / ".dev", description="Data, logs and pid files of the local services."
