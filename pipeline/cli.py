@@ -34,7 +34,7 @@ def settings_command() -> None:
 # -- local development services --------------------------------------------------------------
 @main.group()
 def dev() -> None:
-    """Local Kafka broker and Redis, without Docker (for development, tests and CI)."""
+    """Local Kafka broker, Redis and PostgreSQL, without Docker (for development, tests and CI)."""
 
 
 def _broker():
@@ -47,6 +47,12 @@ def _redis():
     from pipeline.devenv.redis import LocalRedis
 
     return LocalRedis(_settings().dev)
+
+
+def _postgres():
+    from pipeline.devenv.postgres import LocalPostgres
+
+    return LocalPostgres(_settings().dev)
 
 
 def _run(action):
@@ -75,26 +81,28 @@ def _redis_up() -> None:
 
 @dev.command("up")
 def dev_up() -> None:
-    """Start the broker and Redis, then apply the topology."""
+    """Start the broker, Redis and PostgreSQL, then apply the topology and the schema migrations."""
     _broker_up()
     _redis_up()
+    _postgres_up()
     _apply(fix_config=False, increase_partitions=False)
+    _migrate_dev_database()
 
 
 @dev.command("down")
 def dev_down() -> None:
-    """Stop Redis and the broker (data is kept)."""
-    for name, service in (("redis", _redis()), ("kafka", _broker())):
-        click.echo(f"{name}: {'stopped' if service.down() else 'was not running'}")
+    """Stop PostgreSQL, Redis and the broker (data is kept)."""
+    for name, service in (("postgres", _postgres()), ("redis", _redis()), ("kafka", _broker())):
+        click.echo(f"{name}: {'stopped' if _run(service.down) else 'was not running'}")
 
 
 @dev.command("reset")
-@click.confirmation_option(prompt="Delete the local broker's topics and Redis's data?")
+@click.confirmation_option(prompt="Delete the local broker's topics, Redis's and PostgreSQL's data?")
 def dev_reset() -> None:
-    """Stop the services and delete their data (topics, offsets, the ledger); jars are kept.
+    """Stop the services and delete their data (topics, offsets, the ledger, the history); jars are kept.
     `pipeline dev up` then starts empty."""
-    for name, service in (("redis", _redis()), ("kafka", _broker())):
-        click.echo(f"{name}: {'data deleted' if service.reset() else 'no data to delete'}")
+    for name, service in (("postgres", _postgres()), ("redis", _redis()), ("kafka", _broker())):
+        click.echo(f"{name}: {'data deleted' if _run(service.reset) else 'no data to delete'}")
 
 
 @dev.command("status")
@@ -102,6 +110,7 @@ def dev_status() -> None:
     """Show whether the local services run and answer."""
     click.echo(_broker().status())
     click.echo(_redis().status())
+    click.echo(_run(_postgres().status))
 
 
 @dev.group("broker")
@@ -133,6 +142,53 @@ dev_redis.command("up", help="Start Redis and wait for PING.")(lambda: _redis_up
 dev_redis.command("down", help="Stop Redis.")(
     lambda: click.echo("redis: " + ("stopped" if _redis().down() else "was not running")))
 dev_redis.command("status", help="Show Redis's state.")(lambda: click.echo(_redis().status()))
+
+
+# -- history and its PostgreSQL (issue #15) --------------------------------------------------------
+def _postgres_up() -> None:
+    start = _run(_postgres().up)
+    if start.already_running:
+        click.echo(f"postgres: already running at {start.dsn}")
+    else:
+        first = ", cluster initialized" if start.initialized else ""
+        click.echo(f"postgres: ready at {start.dsn} in {start.seconds_to_ready:.2f} s{first}")
+
+
+def _migrate_dev_database() -> None:
+    from pipeline.db.migrate import migrate
+    from pipeline.db.pool import DatabaseUnavailable
+
+    # The dev server's own DSN: a changed PIPELINE_DEV__POSTGRES_PORT moves the server, not history.dsn.
+    history = _settings().history.model_copy(update={"dsn": _postgres().dsn})
+    try:
+        before, after = migrate(history)
+    except DatabaseUnavailable as exc:
+        raise click.ClickException(str(exc)) from exc
+    if before != after:
+        click.echo(f"postgres: schema migrated to {', '.join(sorted(after))}")
+
+
+@dev.group("postgres")
+def dev_postgres() -> None:
+    """The local PostgreSQL 15 server (Debian's postgresql-15)."""
+
+
+dev_postgres.command("up", help="Start PostgreSQL (initdb on first use) and wait until it accepts connections.")(
+    lambda: _postgres_up())
+dev_postgres.command("down", help="Stop PostgreSQL (fast shutdown; data is kept).")(
+    lambda: click.echo("postgres: " + ("stopped" if _run(_postgres().down) else "was not running")))
+dev_postgres.command("status", help="Show PostgreSQL's state.")(lambda: click.echo(_run(_postgres().status)))
+
+
+def _add_history_commands() -> None:
+    from pipeline.db.commands import db_group
+    from pipeline.history.commands import history_group
+
+    main.add_command(db_group)
+    main.add_command(history_group)
+
+
+_add_history_commands()
 
 
 # -- long-running processes --------------------------------------------------------------------

@@ -438,8 +438,90 @@ class SilenceSettings(Section):
     )
 
 
+class HistorySettings(Section):
+    """PostgreSQL and the alert history kept in it (issue #15): the history stage, its queries, the
+    flapping signal. See docs/history.md."""
+
+    dsn: str = Field(
+        "postgresql://pipeline@127.0.0.1:15432/pipeline",
+        description="libpq connection URI or key=value string of the PostgreSQL database (no password "
+        "here: use history.password); the default is `pipeline dev postgres up`'s server.",
+    )
+    password: SecretStr | None = Field(None, description="Password for the DSN's user (secret).")
+    pool_min_size: int = Field(1, ge=0, le=100, description="Connections each process keeps open.")
+    pool_max_size: int = Field(4, ge=1, le=100, description="Most connections each process opens.")
+    connect_timeout_s: float = Field(5.0, gt=0, le=120, description="Timeout of one connection attempt.")
+    statement_timeout_ms: int = Field(
+        5000, ge=100, le=600000,
+        description="statement_timeout of query connections (API and `pipeline history`): a query "
+        "running longer is cancelled and answered 503.",
+    )
+    write_statement_timeout_ms: int = Field(
+        60000, ge=1000, le=3600000,
+        description="statement_timeout of the history stage's writes and of partition maintenance.",
+    )
+    batch_rows: int = Field(
+        5000, ge=1, le=100000,
+        description="Rows the history stage buffers before it writes them (it also writes at every "
+        "flush the runtime asks for before committing offsets).",
+    )
+    retention_days: int = Field(
+        30, ge=1, le=3650,
+        description="Days of history kept in the live tables; older daily partitions move to the archive.",
+    )
+    archive_retention_days: int = Field(
+        365, ge=0, le=36500,
+        description="Days a partition stays in the archive tables before it is dropped; 0 keeps it forever.",
+    )
+    partitions_ahead_days: int = Field(
+        3, ge=1, le=60, description="Daily partitions created ahead of today by maintenance.",
+    )
+    max_future_s: float = Field(
+        86400.0, ge=60,
+        description="A record time further ahead of the clock than this is dead-lettered (a sender's "
+        "broken clock must not create partitions years ahead).",
+    )
+    maintenance_interval_s: float = Field(
+        3600.0, ge=10, description="How often the history stage creates, archives and drops partitions.",
+    )
+    query_max_limit: int = Field(
+        1000, ge=1, le=100000, description="Largest page (limit) a history query may ask for.",
+    )
+    query_max_scan_rows: int = Field(
+        20000, ge=100, le=10000000,
+        description="Rows a search reads at most per page to apply regex matchers (evaluated outside "
+        "SQL); a page that hits it comes back short with a cursor to continue.",
+    )
+    api_tokens: SecretStr | None = Field(
+        None,
+        description="Comma-separated bearer tokens accepted by /api/history/* (secret; several for "
+        "rotation). Unset: the endpoints are open, like the rest of the bridge's read API.",
+    )
+    flapping_threshold: int = Field(
+        2, ge=1, le=62,
+        description="An alert is flapping when it changed state (fired, resolved) more than this many "
+        "times within flapping_window_s (Alerta's rule and defaults).",
+    )
+    flapping_window_s: float = Field(1800.0, gt=0, le=86400 * 7, description="The flapping window, seconds.")
+    flapping_label: str | None = Field(
+        "flapping",
+        description="Label the flapping stage sets to \"true\" on a flapping alert (routes and inhibit "
+        "rules can match it); null: no label.",
+    )
+    flapping_annotation: str | None = Field(
+        None, description="Annotation the flapping stage sets on a flapping alert (its text says how "
+        "often it changed); null: none.",
+    )
+    flapping_refresh_s: float = Field(
+        5.0, ge=0.5, le=3600, description="How often the flapping stage re-reads the flapping set.",
+    )
+    flapping_max_alerts: int = Field(
+        100000, ge=1, le=10000000, description="Most fingerprints the flapping set holds in memory.",
+    )
+
+
 class DevSettings(Section):
-    """The local development services started by ``pipeline dev`` (broker and Redis)."""
+    """The local development services started by ``pipeline dev`` (broker, Redis, PostgreSQL)."""
 
     state_dir: Path = Field(
         REPO_ROOT / ".dev", description="Data, logs and pid files of the local services."
@@ -463,6 +545,7 @@ class DevSettings(Section):
         None, ge=1, le=65535, description="Also serve TLS on this port (rediss://), with a certificate from "
         "the local CA in <state_dir>/certs (ca.crt verifies it).")
     nats_port: int = Field(14222, ge=1, le=65535, description="Local NATS server's client port (JetStream on).")
+    postgres_port: int = Field(15432, ge=1, le=65535, description="Local PostgreSQL port.")
     start_timeout_s: float = Field(
         90.0, gt=0, description="How long to wait for a local service to become ready, seconds."
     )
@@ -519,6 +602,7 @@ class Settings(BaseSettings):
     classification: ClassificationSettings = Field(default_factory=ClassificationSettings)
     group: GroupSettings = Field(default_factory=GroupSettings)
     sink: SinkSettings = Field(default_factory=SinkSettings)
+    history: HistorySettings = Field(default_factory=HistorySettings)
     dev: DevSettings = Field(default_factory=DevSettings)
     silences: SilenceSettings = Field(default_factory=SilenceSettings)
     sources: SourcesSettings = Field(default_factory=SourcesSettings)

@@ -3,6 +3,8 @@
 Kafka, in order: ``KAFKA_BOOTSTRAP_SERVERS`` if set (must answer), else a testcontainers Kafka when a
 Docker daemon answers, else the project's own local broker (pipeline.devenv.kafka) on free ports.
 Redis likewise: ``REDIS_URL`` if set, else a local redis-server on a free port.
+PostgreSQL likewise: ``POSTGRES_URL`` (or ``PIPELINE_HISTORY__DSN``) if set, else a throwaway local
+server (pipeline.devenv.postgres, Debian's postgresql-15) on a free port.
 """
 
 from __future__ import annotations
@@ -98,6 +100,33 @@ def redis_url(tmp_path_factory) -> Iterator[str]:
         pytest.fail(f"could not start a local Redis: {exc}", pytrace=False)
     yield server.url
     server.down()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL server DSN whose user may create databases (tests make one per module)."""
+    import psycopg
+
+    given = os.environ.get("POSTGRES_URL") or os.environ.get("PIPELINE_HISTORY__DSN")
+    if given:
+        try:
+            with psycopg.connect(given, connect_timeout=5) as conn:
+                conn.execute("SELECT 1")
+        except psycopg.Error as exc:
+            pytest.fail(f"POSTGRES_URL={given}: {exc}", pytrace=False)
+        yield given
+        return
+    from pipeline.devenv.postgres import INSTALL_HINT, LocalPostgres
+
+    server = LocalPostgres.throwaway()
+    try:
+        start = server.up()
+    except DevEnvError as exc:
+        server.remove()
+        pytest.fail(f"could not start a local PostgreSQL: {exc}\n(install it with: {INSTALL_HINT})", pytrace=False)
+    print(f"\nlocal postgres ready at {start.dsn} in {start.seconds_to_ready:.2f} s")
+    yield start.dsn
+    server.remove()
 
 
 @pytest.fixture

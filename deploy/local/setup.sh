@@ -20,8 +20,15 @@ command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 [ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)  # text in the screenshots
 # NATS server with JetStream: the NATS stream source's tests and `pipeline dev nats up` (Debian puts it in /usr/sbin).
 command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || missing+=(nats-server)
+# PostgreSQL 15 for the alert history: `pipeline dev postgres up` and the tests run its initdb/pg_ctl.
+[ -x /usr/lib/postgresql/15/bin/initdb ] || missing+=(postgresql-15)
 if ((${#missing[@]})); then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  if [[ " ${missing[*]} " == *" postgresql-15 "* ]]; then
+    # The package would create and start a system cluster on 5432; the project runs its own.
+    $sudo mkdir -p /etc/postgresql-common/createcluster.d
+    echo "create_main_cluster = false" | $sudo tee /etc/postgresql-common/createcluster.d/alert-pipeline.conf >/dev/null
+  fi
   echo "setup: installing ${missing[*]}"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

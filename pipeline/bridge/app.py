@@ -265,10 +265,11 @@ async def _unexpected_error(request: Request, exc: Exception) -> Response:
     return error_response(500, "internal_error", "unexpected error; retry the request")
 
 
-def build_app(bridge: Bridge, on_shutdown=None, api=None, *, authenticator: Authenticator | None = None,
+def build_app(bridge: Bridge, on_shutdown=None, api=None, history=None, *, authenticator: Authenticator | None = None,
               public_paths: Iterable[str] = ("/healthz",), max_body_bytes: int = 1 << 20) -> ASGIApp:
     """``api``: the Alertmanager API v2 read/silence side (pipeline.api.handlers.AlertmanagerApi), if any;
     its view follows Kafka for the app's lifetime and gates /readyz. With it comes the web UI at /ui.
+    ``history``: the history queries (pipeline.history.api.HistoryApi), mounted at /api/history.
 
     Every route is declared with its role and served behind :class:`~pipeline.web.access.AccessMiddleware`
     (``authenticator``: the web configuration's credentials; none: every caller has every role)."""
@@ -279,6 +280,8 @@ def build_app(bridge: Bridge, on_shutdown=None, api=None, *, authenticator: Auth
         protected = [*readyz, *[(r, q) for r, q in protected if r.path != "/readyz"], *api.protected_routes()]
         # The operator UI (a client of that API): its pages and assets for whoever may read.
         protected.append((Mount(UI_MOUNT_PATH, app=build_ui_app()), Requirement(Role.READ)))
+    if history is not None:
+        protected.append((Mount("/api/history", app=history.app), Requirement(Role.READ)))
     for route, requirement in protected:
         policy.protect(route, requirement)
     authenticator = authenticator or Authenticator()
@@ -293,6 +296,8 @@ def build_app(bridge: Bridge, on_shutdown=None, api=None, *, authenticator: Auth
         if api is not None:
             api.stop()
         authenticator.close()
+        if history is not None:
+            await history.stop()
         if on_shutdown is not None:
             on_shutdown()
 

@@ -10,6 +10,7 @@ import uvicorn
 from pipeline.alertmanager_config import global_resolve_timeout
 from pipeline.api.handlers import create_api
 from pipeline.bridge.app import Bridge, BridgeConfig, build_app
+from pipeline.history.api import create_history_api
 from pipeline.runtime.producer import DurableProducer
 from pipeline.runtime.raw_writer import RawWriter
 from pipeline.settings import Settings
@@ -44,7 +45,8 @@ def create_app(settings: Settings | None = None):
 
     # The Alertmanager API v2 read/silence side: silences are written with the same durable producer.
     api = create_api(settings, producer)
-    return build_app(Bridge(config, writer), on_shutdown=flush_in_flight, api=api, authenticator=authenticator,
+    history = create_history_api(settings.history)  # opens its PostgreSQL pool at the first request
+    return build_app(Bridge(config, writer), on_shutdown=flush_in_flight, api=api, history=history, authenticator=authenticator,
                      public_paths=settings.web.public_paths, max_body_bytes=settings.web.max_body_bytes)
 
 

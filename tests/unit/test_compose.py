@@ -122,3 +122,18 @@ def test_the_sources_runner_runs_poll_and_stream_sources_beside_a_nats_server():
     assert sources["environment"]["PIPELINE_SOURCES__PORT"] == str(Settings().sources.port)
     assert sources["depends_on"]["nats"]["condition"] == "service_healthy"
     assert "--jetstream" in SERVICES["nats"]["command"]
+
+
+def test_postgres_is_debians_major_version_and_migrated_before_the_pipeline_starts():
+    from pipeline.devenv.postgres import PG_MAJOR
+
+    postgres = SERVICES["postgres"]
+    assert postgres["image"].startswith(f"postgres:{PG_MAJOR}")
+    assert [p.split(":")[0] for p in postgres["ports"]] == [str(Settings().dev.postgres_port)]
+    assert "healthcheck" in postgres
+    migrate = SERVICES["migrate"]
+    assert migrate["command"] == ["db", "migrate"] and "migrate" in cli.commands["db"].commands
+    assert migrate["depends_on"]["postgres"]["condition"] == "service_healthy"
+    env = PIPELINE_SERVICES["bridge"]["environment"]
+    assert env["PIPELINE_HISTORY__DSN"].startswith("postgresql://pipeline@postgres:5432/")
+    assert PIPELINE_SERVICES["bridge"]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
