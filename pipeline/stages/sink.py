@@ -168,7 +168,8 @@ class SinkProcessor(Processor):
         redis_client, self._redis = self._redis, None
         if redis_client is not None:
             await redis_client.aclose()
-        await self.targets.aclose()
+        if self.targets is not None:
+            await self.targets.aclose()
 
 
 class _PortOutput:

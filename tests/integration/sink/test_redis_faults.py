@@ -1,7 +1,7 @@
 """The sink's Redis (delivery ledger, thread memory) going silent: a real Redis paused with CLIENT PAUSE,
 and a socket that accepts connections and never answers (a black-holed host).
 
-Wired as the sink wires it (SinkRuntime: its client, timeouts, breaker); a scripted connector stands
+Wired as the sink wires it (SinkProcessor's deliverer: its client, timeouts, breaker); a scripted connector stands
 in for the target. Before the client had timeouts and a breaker, a claim against the black hole never
 returned and nothing was logged: every delivery stalled, silently.
 """
@@ -17,17 +17,17 @@ import uuid
 import pytest
 import redis
 
-from pipeline.delivery.retry import RetryPolicy, RetryTier
 from pipeline.devenv.redis import LocalRedis
 from pipeline.redis_client import BREAKER_STATE
 from pipeline.settings import RedisSettings, Settings, SinkSettings, TopicSettings
-from pipeline.stages.sink import SinkRuntime
+from pipeline.paths import TOPOLOGIES_DIR
+from pipeline.stages.sink import SinkProcessor
+from pipeline.topology import load_topology
 from tests.conftest import isolated_dev_settings
 from tests.unit.delivery.test_lanes import ScriptedConnector, job
 
 pytestmark = pytest.mark.timeout(60)
 
-POLICY = RetryPolicy([RetryTier("notifications.retry.5s", 5)])
 DOWN = "is not answering"
 BACK = "answers again"
 
@@ -38,8 +38,20 @@ def sink_settings(url: str, **redis_knobs) -> Settings:
                     sink=SinkSettings(rate_per_target_s=1000, burst_per_target=1000))
 
 
-async def sent(output: list) -> None:
-    output.append(None)
+class SentRecords:
+    """The runtime's durable writer, as the sink processor sees it: what the deliverer wrote."""
+
+    def __init__(self):
+        self.records = []
+
+    async def send(self, port, key, value, headers=()) -> None:
+        self.records.append((port, key))
+
+
+def sink_processor(settings: Settings) -> SinkProcessor:
+    processor = SinkProcessor(settings, load_topology(TOPOLOGIES_DIR / "default.yaml"), targets=None)
+    processor.output = SentRecords()
+    return processor
 
 
 def lines(caplog, text: str) -> list[str]:
@@ -68,7 +80,7 @@ def test_a_paused_redis_holds_deliveries_loudly_and_they_resume_exactly_once(own
     caplog.set_level(logging.INFO, logger="pipeline.redis_client")
 
     async def scenario():
-        runtime = SinkRuntime(sink_settings(own_redis.url), POLICY, targets=None, send=sent)
+        runtime = sink_processor(sink_settings(own_redis.url))
         deliverer = await runtime.deliverer()
         target, acked = ScriptedConnector("paused-target"), []
         gauge = BREAKER_STATE.labels("sink")
@@ -128,7 +140,7 @@ def test_a_black_holed_redis_is_an_error_within_the_timeouts_not_a_silent_stall(
 
     async def scenario():
         url = f"redis://:s3cret-in-url@127.0.0.1:{hole.port}/0"
-        runtime = SinkRuntime(sink_settings(url), POLICY, targets=None, send=sent)
+        runtime = sink_processor(sink_settings(url))
         deliverer = await runtime.deliverer()
         target, acked = ScriptedConnector("target"), []
         try:
