@@ -32,8 +32,8 @@ def notification_topic(topology: Topology) -> str:
     found = [
         topic
         for stage in topology.stages.values()
-        if not any(carries_notifications(t) for t in (*stage.inputs, *stage.reads))
-        for topic in stage.outputs
+        if not any(carries_notifications(t) for t in (*stage.inputs.values(), *stage.reads.values()))
+        for topic in stage.outputs.values()
         if carries_notifications(topic)
     ]
     if len(found) != 1:

@@ -112,11 +112,22 @@ def _from_re2_error(message: str, expression: str) -> RegexError:
     return RegexError(f"error parsing regexp: {message}")  # pragma: no cover - RE2 has no other codes
 
 
+# Go 1.19 refuses a parse tree taller than 1000 nodes ("expression nests too deeply", regexp/syntax
+# maxHeight); RE2 has no such limit. Capturing groups are what makes a tree tall in practice: each is a
+# node, and the expression's top (the anchors' concatenation) and its leaf add two more. Measured
+# against Alertmanager 0.25: a filter of 998 nested groups is accepted, 999 refused; 999 nested
+# non-capturing groups are accepted (they make no node).
+_GO_MAX_HEIGHT = 1000
+
+
 def _go_only_refusals(expression: str) -> None:
     """Refuse what C++ RE2 accepts but Go 1.19 does not, in Go's words (run after RE2 accepted the
-    expression, so its structure is valid): ``\\C``, ``(?<``, non-ASCII group names."""
+    expression, so its structure is valid): ``\\C``, ``(?<``, non-ASCII group names, capturing groups
+    nested past Go's parse tree height."""
     i, n = 0, len(expression)
     in_class = False
+    groups: list[bool] = []  # open groups, True for a capturing one
+    captures = deepest = 0
     while i < n:
         c = expression[i]
         if c == "\\":
@@ -147,7 +158,8 @@ def _go_only_refusals(expression: str) -> None:
             if expression[i : i + 1] == "]":  # a leading ] is a literal
                 i += 1
             continue
-        if c == "(" and expression.startswith("(?", i):
+        if c == "(":
+            capturing = not expression.startswith("(?", i) or expression.startswith("(?P<", i)
             if expression.startswith("(?<", i):
                 raise _go_error("invalid or unsupported Perl syntax", "(?<")
             if expression.startswith("(?P<", i):
@@ -155,7 +167,14 @@ def _go_only_refusals(expression: str) -> None:
                 name = expression[i + 4 : end]
                 if not all(ch.isascii() and (ch.isalnum() or ch == "_") for ch in name):
                     raise _go_error("invalid named capture", expression[i : end + 1])
+            groups.append(capturing)
+            captures += capturing
+            deepest = max(deepest, captures)
+        elif c == ")" and groups:
+            captures -= groups.pop()
         i += 1
+    if deepest + 2 > _GO_MAX_HEIGHT:
+        raise _go_error("expression nests too deeply", expression)
 
 
 def _utf8(text: str) -> bytes:

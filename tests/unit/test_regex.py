@@ -118,6 +118,17 @@ def test_too_large_a_program_is_refused_clearly():
         compile_regexp(r"\pL{1000}")
 
 
+def test_groups_nested_past_gos_tree_height_are_refused_as_go_does():
+    # The boundaries measured against Alertmanager 0.25's filter parameter.
+    compile_anchored("(" * 998 + ")" * 998)
+    compile_anchored("(?:" * 999 + ")" * 999)  # non-capturing groups make no node in Go's tree
+    compile_anchored("[(]" * 1300)  # parentheses in a class are literals
+    with pytest.raises(RegexError, match="^error parsing regexp: expression nests too deeply: `"):
+        compile_anchored("(" * 999 + ")" * 999)
+    with pytest.raises(RegexError, match="nests too deeply"):
+        compile_regexp("(?P<n>" + "(" * 998 + ")" * 999)
+
+
 # The shortcuts (literal alternations, .*, .+) must say exactly what RE2 says.
 _ALPHABET = "ab|\n é"
 

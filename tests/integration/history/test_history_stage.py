@@ -11,6 +11,7 @@ from prometheus_client import REGISTRY
 from pipeline.db.migrate import SchemaNotCurrent
 from pipeline.history.records import encode_outcome
 from pipeline.history.writer import configure_connection
+from pipeline.models import replace
 from pipeline.settings import HistorySettings, Settings
 from pipeline.stages import history as history_stage
 from pipeline.stages.history import HistoryProcessor
@@ -116,7 +117,7 @@ def test_transitions_count_status_changes_not_resends(history_db, db):
 
 
 def test_bad_records_are_rejected_with_the_reason_and_write_nothing(history_db, db):
-    no_change = enriched({"team": "db"}).model_copy(update={"change": None})
+    no_change = replace(enriched({"team": "db"}), change=None)
     future = enriched({"team": "db"}, "new", NOW + timedelta(days=30))
 
     answers = run(_with_processor(history_db, lambda p: feed(p, [no_change, future, b"not json", b'{"attempt": 0}', 42])))
