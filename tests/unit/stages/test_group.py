@@ -200,3 +200,65 @@ def test_group_wait_zero_asks_for_a_tick_at_once(seconds):
     group = next(proc for proc in p.rt.executors[1].processors)
     p.insert(alert("Now"), at(seconds))
     assert group.wants_tick(at(seconds)) and not group.wants_tick(at(seconds))
+
+
+# -- the first flush and the event-time watermark ----------------------------------------------------------
+WAIT_CONFIG = """
+route:
+  receiver: default
+  group_by: [alertname]
+  group_wait: 0s
+  group_interval: 5m
+  repeat_interval: 1h
+receivers:
+  - name: default
+    webhook_configs: [{url: "http://127.0.0.1:1/default"}]
+"""
+
+
+def waiting_pipeline(watermark: dict[str, int | None]) -> Pipeline:
+    p = Pipeline(WAIT_CONFIG)
+    group = next(r.processor for e in p.rt.executors for r in e.runners if isinstance(r.processor, GroupProcessor))
+    group.first_flush_max_wait = timedelta(milliseconds=250)
+    group.watermark_ms = lambda partition: watermark["ms"]
+    return p
+
+
+def ms(when: datetime) -> int:
+    return int(when.timestamp() * 1000)
+
+
+def test_first_flush_waits_until_the_watermark_passes_the_groups_creation():
+    watermark: dict[str, int | None] = {"ms": None}
+    p = waiting_pipeline(watermark)
+    p.insert(alert("A", instance="1"), at(0))
+    assert p.flush(at(0.01)) == []            # no upstream report yet
+    watermark["ms"] = ms(at(0)) - 1
+    assert p.flush(at(0.02)) == []            # upstream not yet past the first alert's receipt
+    p.insert(alert("A", instance="2"), at(0.03), received_at=at(0))  # its POST sibling, late
+    watermark["ms"] = ms(at(0))
+    sent = p.flush(at(0.04))
+    assert len(sent) == 1 and len(sent[0].alerts) == 2
+
+
+def test_first_flush_waits_at_most_first_flush_max_wait():
+    p = waiting_pipeline({"ms": None})
+    p.insert(alert("A", instance="1"), at(0))
+    assert p.flush(at(0.2)) == []
+    assert len(p.flush(at(0.25))) == 1
+
+
+def test_later_flushes_do_not_wait_for_the_watermark():
+    watermark: dict[str, int | None] = {"ms": ms(at(0))}
+    p = waiting_pipeline(watermark)
+    p.insert(alert("A", instance="1"), at(0))
+    assert len(p.flush(at(0))) == 1
+    watermark["ms"] = None
+    p.insert(alert("A", instance="2"), at(10))
+    assert len(p.flush(at(300))) == 1          # group_interval later, with no report at all
+
+
+def test_without_a_runtime_watermark_nothing_waits():
+    p = Pipeline(WAIT_CONFIG)
+    p.insert(alert("A", instance="1"), at(0))
+    assert len(p.flush(at(0))) == 1
