@@ -352,6 +352,12 @@ class GroupSettings(Section):
         description="How long past its due time a group's first flush waits for the alerts received "
         "with its first one that are still in the stages before (the event-time watermark), seconds.",
     )
+    max_notification_bytes: int = Field(
+        8 * 1024 * 1024, ge=256 * 1024, le=15 * 1024 * 1024,
+        description="A notification of a group larger than this (bytes, encoded) carries its first "
+        "alerts that fit and counts the rest in truncatedAlerts, as max_alerts does. Below the "
+        "notification topics' max.message.bytes (16 MiB), which a record must never pass.",
+    )
 
 
 class SinkSettings(Section):

@@ -23,6 +23,8 @@ import logging
 import math
 from datetime import datetime, timedelta
 
+import msgspec
+
 from pipeline.dead_letters import Rejected
 from pipeline.dedup.codec import datetime_from_state
 from pipeline.grouping.aggregation import AggregationGroup, GroupTiming
@@ -76,13 +78,15 @@ class GroupProcessor(Processor):
     )
 
     def __init__(self, config, *, external_url: str = "", tick_s: float = 0.05, max_flushes_per_tick: int = 1000,
-                 retention: timedelta = DEFAULT_RETENTION, first_flush_max_wait: timedelta = timedelta(0)):
+                 retention: timedelta = DEFAULT_RETENTION, first_flush_max_wait: timedelta = timedelta(0),
+                 max_notification_bytes: int = 8 * 1024 * 1024):
         self.routes: dict[str, Route] = {route.id(): route for route in config.routing_tree().walk()}
         self.integrations = integrations_of(config)
         self.time_intervals = config.time_intervals
         self.external_url = external_url
         self.retention = retention
         self.first_flush_max_wait = first_flush_max_wait
+        self.max_notification_bytes = max_notification_bytes
         self.max_flushes = max_flushes_per_tick
         self.TICK_INTERVAL_S = tick_s
         self.view = MutingView.from_config(config)
@@ -97,7 +101,8 @@ class GroupProcessor(Processor):
 
         return cls(load_alertmanager_config(settings.alertmanager_config), external_url=settings.group.external_url,
                    tick_s=settings.group.tick_s, max_flushes_per_tick=settings.group.max_flushes_per_tick,
-                   first_flush_max_wait=timedelta(seconds=settings.group.first_flush_max_wait_s))
+                   first_flush_max_wait=timedelta(seconds=settings.group.first_flush_max_wait_s),
+                   max_notification_bytes=settings.group.max_notification_bytes)
 
     def follow(self, port: str, key: bytes | None, value: bytes | None) -> None:
         self.view.apply(port, key, value)
@@ -196,7 +201,8 @@ class GroupProcessor(Processor):
         if visible.alerts and route is not None:
             entries = nflog_entries(nflog, group.group_key)
             decisions = decide_flushes(visible, entries, self.integrations.get(route.receiver, []), now,
-                                       external_url=self.external_url, retention=self.retention)
+                                       external_url=self.external_url, retention=self.retention,
+                                       max_bytes=self.max_notification_bytes, size_of=_encoded_size)
             for decision in decisions:
                 if decision.notify and decision.nflog_entry is not None:
                     nflog.set(nflog_row(group.group_key, decision.integration.key), _row(decision.nflog_entry))
@@ -222,6 +228,13 @@ class GroupProcessor(Processor):
         if interval is None:  # the loader checks names; a miss here is a bug, not bad input
             raise KeyError(f"time interval {name!r} is not in the configuration")
         return interval
+
+
+_alert_json = msgspec.json.Encoder()
+
+
+def _encoded_size(alert: Alert) -> int:
+    return len(_alert_json.encode(alert)) + 1  # its comma in the notification's list
 
 
 def _row(entry: NflogEntry) -> NflogRow:

@@ -7,7 +7,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from pipeline.amconfig import parse_config
-from pipeline.models import Alert, EnrichedAlert, Matcher, RouteMatch, Silence
+from pipeline import wire
+from pipeline.models import Alert, EnrichedAlert, Matcher, RouteMatch, Silence, replace
 from pipeline.stages.group import GroupProcessor
 from pipeline.stages.route import RouteProcessor
 from tests.unit.stages.support import dead_letters, runtime
@@ -61,7 +62,9 @@ class Pipeline:
         config = parse_config(config_text)
         self.rt = runtime(RouteProcessor(config.routing_tree()),
                           GroupProcessor(config, max_flushes_per_tick=options.get("limit", 1000),
-                                         external_url=options.get("external_url", "")))
+                                         external_url=options.get("external_url", ""),
+                                         **({"max_notification_bytes": options["max_bytes"]}
+                                            if "max_bytes" in options else {})))
         self.seen = 0
 
     def insert(self, a: Alert, now: datetime, received_at: datetime | None = None) -> None:
@@ -192,6 +195,19 @@ def test_an_insert_writes_one_row_whatever_the_group_size():
     assert len(rows) == 50 and len(headers) == 1  # one row per alert; the header once (a new group)
     [n] = p.flush(at(1))
     assert len(n.alerts) == 50
+
+
+def test_a_group_too_large_for_one_record_is_cut_and_counts_the_rest_as_truncated():
+    limit = 256 * 1024
+    p = Pipeline(max_bytes=limit)
+    for i in range(200):
+        a = replace(alert("Huge", instance=f"i{i:03d}"), annotations={"description": "x" * 2000})
+        p.insert(a, at(0))
+    [n] = p.flush(at(1))
+    assert 1 <= len(n.alerts) < 200
+    assert n.truncated_alerts == 200 - len(n.alerts)
+    assert len(wire.encode(n)) <= limit
+    assert p.flush(at(3)) == []  # the cut alerts are logged as notified, as max_alerts' are
 
 
 @pytest.mark.parametrize("seconds", [0.5])
