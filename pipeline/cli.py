@@ -225,6 +225,46 @@ def worker(chain: str) -> None:
     run_chain(chain, settings)
 
 
+@main.command("run")
+@click.option("--config.file", "config_file", type=click.Path(exists=True, dir_okay=False),
+              help="Alertmanager configuration file (as alertmanager --config.file); sets alertmanager_config.")
+@click.option("--web.config.file", "web_config_file", type=click.Path(exists=True, dir_okay=False),
+              help="Web configuration (TLS, basic auth, tokens, roles) of the bridge; sets web.config_file.")
+@click.option("--web.listen-address", "listen_address", metavar="HOST:PORT",
+              help="Where the bridge listens (as alertmanager --web.listen-address); sets bridge.host/port.")
+@click.option("--topology", "topology_file", type=click.Path(exists=True, dir_okay=False),
+              help="Topology file; sets topics.topology_file.")
+@click.option("--apply/--no-apply", "apply_topology", default=True, show_default=True,
+              help="Create missing topics first (never deletes; drift is reported, not fixed).")
+@click.option("--with-sources", is_flag=True, help="Also run the poll and stream sources (pipeline sources run).")
+@click.option("--stop-timeout", type=click.FloatRange(1, 600), default=30.0, show_default=True,
+              help="Seconds each component gets to stop cleanly on SIGTERM before it is killed.")
+def run_all(config_file: str | None, web_config_file: str | None, listen_address: str | None,
+            topology_file: str | None, apply_topology: bool, with_sources: bool, stop_timeout: float) -> None:
+    """Run the whole topology on this machine: the bridge and a worker per chain (and the sources),
+    restarted when one exits, stopped cleanly on SIGTERM. `pipeline worker <chain>` scales out."""
+    import os
+
+    overrides = {"PIPELINE_ALERTMANAGER_CONFIG": config_file, "PIPELINE_WEB__CONFIG_FILE": web_config_file,
+                 "PIPELINE_TOPICS__TOPOLOGY_FILE": topology_file}
+    if listen_address:
+        host, sep, port = listen_address.rpartition(":")
+        if not sep or not port.isdigit():
+            raise click.BadParameter(f"{listen_address!r}: expected HOST:PORT", param_hint="--web.listen-address")
+        overrides |= {"PIPELINE_BRIDGE__HOST": host or "0.0.0.0", "PIPELINE_BRIDGE__PORT": port}
+    for name, value in overrides.items():
+        if value:
+            os.environ[name] = str(os.path.abspath(value)) if name.endswith(("CONFIG", "FILE")) else value
+    settings = _settings()
+    declared = _load_topology(settings)
+    _load_am_config(str(settings.alertmanager_config))  # a bad file stops here, before anything starts
+    if apply_topology and _apply(False, False):
+        click.echo("topology drift reported above is left as it is (pipeline topology apply --fix-config)")
+    from pipeline.supervisor import run
+
+    sys.exit(run(settings, declared, with_sources=with_sources, echo=click.echo, stop_timeout_s=stop_timeout))
+
+
 @main.command("bridge")
 @click.option("--web.config.file", "web_config_file", type=click.Path(dir_okay=False),
               help="Web configuration (TLS, basic auth, tokens, roles); sets web.config_file.")
