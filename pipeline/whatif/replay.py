@@ -48,6 +48,10 @@ HEARTBEAT = timedelta(seconds=60)
 RAW = "raw"                 # timelines of the normalize stage's input
 NORMALIZED = "normalized"   # timelines of the dedup stage's input
 MAX_SILENCE_IDS_KEPT = 5    # per muted alert, for the examples
+# Tables whose due index a stage serves by periodic maintenance, not at the due time: the group stage
+# deletes expired notification-log entries every MAINTENANCE_INTERVAL (the heartbeat ticks cover it);
+# ticking at their due times would tick every group.tick_s until the next maintenance, to no effect.
+MAINTAINED_TABLES = frozenset({"nflog"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,7 +239,8 @@ class _Replay:
         self.outcome = ReplayOutcome(setup, [], MutedLog())
         processors = build_processors(setup, topology, timeline.input, options, self.outcome.muted)
         self.rt = MemoryRuntime(topology, processors, keep={self.notifications, *self.dead_letter_topics})
-        self.due_tables = [t for e in self.rt.executors for t in e.tables() if t.spec.due is not None]
+        self.due_tables = [t for e in self.rt.executors for t in e.tables()
+                           if t.spec.due is not None and t.name not in MAINTAINED_TABLES]
         self.clock = timeline.start
         self.last_tick: datetime | None = None
         self.priority_label = setup.rules.classification.labels.priority
