@@ -784,10 +784,13 @@ def whatif(candidate: str, candidate_rules: str | None, since: str | None, from_
         topology = load_topology(settings.topics.topology_file)
     except TopologyError as exc:
         fail(str(exc))
+    if fail_on and not (rules.classification.labels.priority and new_rules.classification.labels.priority):
+        fail("--fail-on-lost-page needs the priority label: classification.labels.priority is null in the "
+             "classification file, so pages carry no priority")
     try:
         timeline, read = read_timeline(settings, topology, kind, start - lead, end, counted_from=start)
-    except (ValueError, RuntimeError) as exc:
-        fail(str(exc))
+    except Exception as exc:  # noqa: BLE001 - the broker's errors (its client's types stay in pipeline.runtime)
+        fail(f"reading the recorded traffic: {exc}")
     options = ReplayOptions(tick=timedelta(seconds=settings.group.tick_s),
                             max_flushes_per_tick=settings.group.max_flushes_per_tick,
                             max_record_bytes=settings.max_record_bytes, external_url=settings.group.external_url,

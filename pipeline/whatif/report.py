@@ -101,7 +101,7 @@ class WhatifReport:
         if self.read is not None:
             r = self.read
             lines.append(f"window: {r.topic} {_t(self.counted_from)} → {_t(self.end)} ({span}), "
-                         f"{r.alert_records} alert records, {r.silence_records} silence records"
+                         f"{_count(r.alert_records, 'alert record')}, {_count(r.silence_records, 'silence record')}"
                          + (f", replayed from {_t(r.start)} (warm-up)" if r.start < self.counted_from else ""))
             if r.clipped_by_retention:
                 lines.append(f"  the window starts at {_t(r.start)}: {r.topic} keeps nothing older")
@@ -163,6 +163,10 @@ def _t(when: datetime | None) -> str | None:
     if when is None:
         return None
     return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}{'' if n == 1 else 's'}"
 
 
 def _labels(labels) -> str:

@@ -172,3 +172,32 @@ def test_a_replay_stops_at_max_notifications(cap):
 
     outcome = replay(timeline(), setup("c", CURRENT), TOPOLOGY, ReplayOptions(max_notifications=cap))
     assert outcome.capped and len(outcome.sent) == cap and outcome.stopped_at < END - timedelta(minutes=10)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--since", "1h", "--from", "2026-01-01T00:00:00Z"], "--since and --from/--to are exclusive"),
+    (["--from", "yesterday"], "--from 'yesterday': expected an RFC 3339 time"),
+    (["--from", "2026-01-02T00:00:00Z", "--to", "2026-01-01T00:00:00Z"], "before it starts"),
+    (["--since", "30d"], "longer than whatif.max_window_s"),
+])
+def test_the_command_refuses_a_bad_window_before_reading(tmp_path, args, message):
+    from click.testing import CliRunner
+
+    from pipeline.cli import main
+
+    candidate = tmp_path / "candidate.yml"
+    candidate.write_text(CANDIDATE)
+    result = CliRunner().invoke(main, ["whatif", "--config", str(candidate), *args])
+    assert result.exit_code == 2 and message in result.stderr, result.output
+
+
+def test_the_command_refuses_a_candidate_that_does_not_load(tmp_path):
+    from click.testing import CliRunner
+
+    from pipeline.cli import main
+
+    candidate = tmp_path / "candidate.yml"
+    candidate.write_text("route:\n  receiver: nobody\nreceivers: []\n")
+    result = CliRunner().invoke(main, ["whatif", "--config", str(candidate), "--since", "1h"])
+    assert result.exit_code == 2 and "the candidate configuration does not load" in result.stderr
+    assert "nobody" in result.stderr, result.stderr
