@@ -788,7 +788,7 @@ def whatif(candidate: str, candidate_rules: str | None, since: str | None, from_
         fail("--fail-on-lost-page needs the priority label: classification.labels.priority is null in the "
              "classification file, so pages carry no priority")
     try:
-        timeline, read = read_timeline(settings, topology, kind, start - lead, end, counted_from=start)
+        timeline, read = read_timeline(settings, topology, kind, start - lead, end)
     except Exception as exc:  # noqa: BLE001 - the broker's errors (its client's types stay in pipeline.runtime)
         fail(f"reading the recorded traffic: {exc}")
     options = ReplayOptions(tick=timedelta(seconds=settings.group.tick_s),

@@ -51,10 +51,9 @@ def input_topic(topology: Topology, kind: str) -> str:
     return next(iter(topology.stages[INPUT_STAGES[kind]].inputs.values()))
 
 
-def read_timeline(settings: Settings, topology: Topology, kind: str, start: datetime, end: datetime,
-                  counted_from: datetime | None = None) -> tuple[Timeline, ReadReport]:
-    """The timeline of ``[start, end]`` (``start`` includes any warm-up; ``counted_from`` is only
-    reported)."""
+def read_timeline(settings: Settings, topology: Topology, kind: str, start: datetime,
+                  end: datetime) -> tuple[Timeline, ReadReport]:
+    """The timeline of ``[start, end]`` (``start`` includes any warm-up)."""
     from pipeline.runtime.window import WindowRead, read_window
 
     bounds = settings.whatif

@@ -201,3 +201,24 @@ def test_the_command_refuses_a_candidate_that_does_not_load(tmp_path):
     result = CliRunner().invoke(main, ["whatif", "--config", str(candidate), "--since", "1h"])
     assert result.exit_code == 2 and "the candidate configuration does not load" in result.stderr
     assert "nobody" in result.stderr, result.stderr
+
+
+def test_a_timeline_of_alerts_normalized_skips_normalize_and_replays_alike():
+    from pipeline.stages.normalize import Normalized, normalize_record
+    from pipeline.whatif.replay import NORMALIZED
+
+    events = []
+    for i, (t, labels) in enumerate(ALERTS):
+        outcome = normalize_record(raw_alert(labels, at(t)), timestamp=at(t), resolve_timeout=timedelta(minutes=5),
+                                   max_bytes=1 << 20)
+        assert isinstance(outcome, Normalized)
+        events.append(Recorded(ms(t), outcome.key, outcome.event, (0, i, 0)))
+    normalized = replay(Timeline(NORMALIZED, events, [], T0, END), setup("current", CURRENT), TOPOLOGY)
+    assert sent(normalized) == sent(replay(timeline(), setup("current", CURRENT), TOPOLOGY))
+    assert normalized.alert_records == 5 and normalized.dead_letters == 0
+
+
+def test_unreadable_records_are_dead_lettered_and_counted():
+    bad = Recorded(ms(1), None, b"not an alert", (0, 99, 0))
+    outcome = replay(Timeline(RAW, [bad], [], T0, END), setup("current", CURRENT), TOPOLOGY)
+    assert (outcome.alert_records, outcome.dead_letters, outcome.sent) == (1, 1, [])
