@@ -222,3 +222,22 @@ def test_unreadable_records_are_dead_lettered_and_counted():
     bad = Recorded(ms(1), None, b"not an alert", (0, 99, 0))
     outcome = replay(Timeline(RAW, [bad], [], T0, END), setup("current", CURRENT), TOPOLOGY)
     assert (outcome.alert_records, outcome.dead_letters, outcome.sent) == (1, 1, [])
+
+
+def test_a_mute_time_interval_is_evaluated_at_the_simulated_flush_time():
+    # The candidate mutes the web route 12:00-12:03 (T0 is 12:00 on a Wednesday). By hand: WebErr's
+    # first flush at 12:00:50 falls inside, so nothing is sent; its next one at 12:05:50 is outside, but
+    # both alerts have resolved (12:05:20, 12:05:25) and nothing was notified firing, so no resolved
+    # notification either. web: 2 → 0, both removed; the two WebErr pages (P2) are lost.
+    muted_web = CURRENT.replace("      receiver: web\n", "      receiver: web\n      mute_time_intervals: [lunch]\n") + (
+        "time_intervals:\n  - name: lunch\n    time_intervals: [{times: [{start_time: '12:00', end_time: '12:03'}]}]\n")
+    report = compare(timeline(), setup("current", CURRENT), setup("candidate", muted_web), TOPOLOGY, counted_from=T0)
+    web = report.diff.receivers["web"]
+    assert (web.current, web.candidate, len(web.removed), len(web.added), len(web.changed)) == (2, 0, 2, 0, 0)
+    assert sorted((p.receiver, p.alertname, p.priority) for p in report.diff.pages_lost) == [
+        ("web", "WebErr", "P2"), ("web", "WebErr", "P2")]
+    assert report.diff.receivers["db"].unchanged == 4
+    # the same interval an hour later mutes nothing
+    later = muted_web.replace("'12:00', end_time: '12:03'", "'13:00', end_time: '13:03'")
+    assert compare(timeline(), setup("current", CURRENT), setup("candidate", later), TOPOLOGY,
+                   counted_from=T0).diff.empty
