@@ -443,9 +443,9 @@ class WhatifSettings(Section):
     candidate configuration."""
 
     max_records: int = Field(
-        2_000_000, ge=1,
-        description="Alert records read from the recorded topic at most (they are held in memory, sorted "
-        "by time); a capped replay says so and covers only part of the window.",
+        1_000_000, ge=1,
+        description="Alert records read from the recorded topic at most (held in memory, sorted by time: "
+        "about 0.5-1 KiB each); a capped replay says so and covers only part of the window.",
     )
     max_silence_records: int = Field(
         100_000, ge=1, description="Records read from the silences topic at most (it is compacted)."

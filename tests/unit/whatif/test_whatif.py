@@ -241,3 +241,20 @@ def test_a_mute_time_interval_is_evaluated_at_the_simulated_flush_time():
     later = muted_web.replace("'12:00', end_time: '12:03'", "'13:00', end_time: '13:03'")
     assert compare(timeline(), setup("current", CURRENT), setup("candidate", later), TOPOLOGY,
                    counted_from=T0).diff.empty
+
+
+def test_group_wait_zero_flushes_at_the_alert_and_timing_changes_are_changes():
+    # One alert X (team=db) at 0 s. CURRENT: group_wait 30s, group_interval 5m: X@30 firing; it resolves
+    # at 300 (resolve_timeout), sent at the 330 tick. Candidate: group_wait 0s, group_interval 4m on the
+    # db route: X@0 (the flush right after the alert, no tick in between); 240: nothing new; 480: resolved.
+    # Same alerts, other instants: two changes ("time"), nothing added or removed, the page is kept.
+    fast = CURRENT.replace("      receiver: db\n", "      receiver: db\n      group_wait: 0s\n      group_interval: 4m\n")
+    alone = [(0, {"alertname": "X", "team": "db", "instance": "x1"})]
+    report = compare(timeline(alerts=alone), setup("current", CURRENT), setup("candidate", fast), TOPOLOGY,
+                     counted_from=T0)
+    db = report.diff.receivers["db"]
+    assert [(c.what, (c.before.at - T0).total_seconds(), (c.after.at - T0).total_seconds(), c.after.status)
+            for c in db.changed] == [(("time",), 30, 0, "firing"), (("time",), 330, 480, "resolved")]
+    assert (db.unchanged, db.added, db.removed) == (0, [], [])
+    assert report.diff.pages_lost == [] and report.diff.pages_gained == []
+    assert "sent 30s earlier" in report.words() and "sent 2m30s later" in report.words()
