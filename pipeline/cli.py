@@ -794,7 +794,8 @@ def whatif(candidate: str, candidate_rules: str | None, since: str | None, from_
     options = ReplayOptions(tick=timedelta(seconds=settings.group.tick_s),
                             max_flushes_per_tick=settings.group.max_flushes_per_tick,
                             max_record_bytes=settings.max_record_bytes, external_url=settings.group.external_url,
-                            max_notifications=settings.whatif.max_notifications)
+                            max_notifications=settings.whatif.max_notifications,
+                            max_notification_bytes=settings.group.max_notification_bytes)
     report = compare(timeline, current, proposed, topology, counted_from=start, options=options, read=read,
                      max_examples=settings.whatif.max_examples)
     if output_format == "json":

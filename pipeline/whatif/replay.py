@@ -188,6 +188,7 @@ class ReplayOptions:
     max_record_bytes: int = 262144
     external_url: str = ""
     max_notifications: int = 1_000_000
+    max_notification_bytes: int = 8 * 1024 * 1024  # settings.group.max_notification_bytes
 
 
 def build_processors(setup: Setup, topology: Topology, timeline_input: str, options: ReplayOptions,
@@ -202,8 +203,11 @@ def build_processors(setup: Setup, topology: Topology, timeline_input: str, opti
     from pipeline.stages.route import RouteProcessor
 
     config = setup.config
+    # No first-flush wait for the event-time watermark: in memory every record before a flush was
+    # handled by every stage before it (the watermark the live group stage waits for has passed).
     group = GroupProcessor(config, external_url=options.external_url, tick_s=options.tick.total_seconds(),
-                           max_flushes_per_tick=options.max_flushes_per_tick)
+                           max_flushes_per_tick=options.max_flushes_per_tick,
+                           max_notification_bytes=options.max_notification_bytes)
     group.view = RecordingView.of(config, log)
     group.READS = group.view.ports
     processors = [
