@@ -468,6 +468,31 @@ class SilenceSettings(Section):
     )
 
 
+class WhatifSettings(Section):
+    """The what-if replay (`pipeline whatif`, issue #14): recorded traffic through the current and a
+    candidate configuration."""
+
+    max_records: int = Field(
+        1_000_000, ge=1,
+        description="Alert records read from the recorded topic at most (held in memory, sorted by time: "
+        "about 0.5-1 KiB each); a capped replay says so and covers only part of the window.",
+    )
+    max_silence_records: int = Field(
+        100_000, ge=1, description="Records read from the silences topic at most (it is compacted)."
+    )
+    max_seconds: float = Field(
+        300.0, gt=0, le=3600, description="Longest time spent reading each topic, seconds; a capped read says so."
+    )
+    max_window_s: float = Field(
+        604800.0, gt=0, description="Longest window a replay may ask for, seconds (alerts.raw keeps 7 d)."
+    )
+    max_notifications: int = Field(
+        1_000_000, ge=1,
+        description="Notifications one replay may produce at most; past it the replay stops, saying so.",
+    )
+    max_examples: int = Field(3, ge=0, le=100, description="Examples shown per kind of difference.")
+
+
 class HistorySettings(Section):
     """PostgreSQL and the alert history kept in it (issue #15): the history stage, its queries, the
     flapping signal. See docs/history.md."""
@@ -635,6 +660,7 @@ class Settings(BaseSettings):
     history: HistorySettings = Field(default_factory=HistorySettings)
     dev: DevSettings = Field(default_factory=DevSettings)
     silences: SilenceSettings = Field(default_factory=SilenceSettings)
+    whatif: WhatifSettings = Field(default_factory=WhatifSettings)
     sources: SourcesSettings = Field(default_factory=SourcesSettings)
 
     @classmethod
