@@ -255,6 +255,9 @@ def run_all(config_file: str | None, web_config_file: str | None, listen_address
     for name, value in overrides.items():
         if value:
             os.environ[name] = str(os.path.abspath(value)) if name.endswith(("CONFIG", "FILE")) else value
+    # A long-running installation keeps its tables on disk (bounded memory, fast restarts) unless the
+    # store was chosen explicitly; memory:// is for tests and short demos.
+    os.environ.setdefault("PIPELINE_WORKER__STORE", "rocksdb://")
     settings = _settings()
     declared = _load_topology(settings)
     _load_am_config(str(settings.alertmanager_config))  # a bad file stops here, before anything starts

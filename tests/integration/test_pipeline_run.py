@@ -94,6 +94,7 @@ def test_run_restarts_a_killed_worker_and_stops_cleanly(kafka_bootstrap, tmp_pat
     config = tmp_path / "alertmanager.yml"
     config.write_text(CONFIG.replace("URL", collector.url))
     env = {**os.environ, **settings_env(settings)}
+    env.pop("PIPELINE_WORKER__STORE")  # run's own default: RocksDB tables in worker.data_dir
     process = subprocess.Popen(
         [sys.executable, "-m", "pipeline.cli", "run", "--config.file", str(config),
          "--web.listen-address", f"127.0.0.1:{port}", "--no-apply", "--stop-timeout", "20"],
@@ -113,6 +114,7 @@ def test_run_restarts_a_killed_worker_and_stops_cleanly(kafka_bootstrap, tmp_pat
         output.wait_for(r"normalize exited with status -9 after [\d.]+ s; restart 1 in 1 s", process, after=mark)
         restarted = int(output.wait_for(r"started normalize \(pid (\d+)\)", process, after=mark).group(1))
         assert restarted != pids["normalize"]
+        assert list((tmp_path / "state").rglob("*.sst")) or list((tmp_path / "state").rglob("CURRENT"))
         _post(url, "AfterKill")
         _wait_delivered(collector, "AfterKill", process, output, timeout=90)
 
