@@ -524,6 +524,31 @@ def topology_apply(fix_config: bool, increase_partitions: bool) -> None:
         sys.exit(3)
 
 
+@topology.command("acls")
+@click.option("--principal", default="User:pipeline", show_default=True,
+              help="Kafka principal to grant (one per component: run once per principal with --component).")
+@click.option("--component", "components", multiple=True,
+              help="Only these components (bridge, sources, 'worker <chain>'); default all.")
+def topology_acls(principal: str, components: tuple[str, ...]) -> None:
+    """Print the kafka-acls.sh commands granting what each component reads and writes (from the topology)."""
+    from pipeline.topology.acls import required_acls
+
+    settings = _settings()
+    needs = required_acls(_load_topology(settings), settings.topics.prefix)
+    known = sorted({n.component for n in needs})
+    unknown = [c for c in components if c not in known]
+    if unknown:
+        raise click.BadParameter(f"{', '.join(unknown)}: choose from {', '.join(known)}", param_hint="--component")
+    current = None
+    for need in needs:
+        if components and need.component not in components:
+            continue
+        if need.component != current:
+            current = need.component
+            click.echo(f"# {current}")
+        click.echo(need.kafka_acls(principal, settings.kafka.bootstrap_servers))
+
+
 @topology.command("describe")
 @click.option("--offline", is_flag=True, help="Only the declaration; do not ask the cluster.")
 def topology_describe(offline: bool) -> None:

@@ -52,6 +52,10 @@ class KafkaSettings(Section):
     sasl_username: str | None = Field(None, description="SASL user name.")
     sasl_password: SecretStr | None = Field(None, description="SASL password (secret).")
     ssl_ca_location: Path | None = Field(None, description="CA bundle for SSL listeners.")
+    ssl_certificate_location: Path | None = Field(
+        None, description="Client certificate (PEM) for listeners that require one (mTLS).")
+    ssl_key_location: Path | None = Field(None, description="Private key (PEM) of the client certificate.")
+    ssl_key_password: SecretStr | None = Field(None, description="Password of the client key, if encrypted (secret).")
     request_timeout_s: float = Field(
         10.0, gt=0, description="Admin and metadata request timeout, seconds."
     )
@@ -71,6 +75,12 @@ class KafkaSettings(Section):
             config["sasl.password"] = self.sasl_password.get_secret_value()
         if self.ssl_ca_location:
             config["ssl.ca.location"] = str(self.ssl_ca_location)
+        if self.ssl_certificate_location:
+            config["ssl.certificate.location"] = str(self.ssl_certificate_location)
+        if self.ssl_key_location:
+            config["ssl.key.location"] = str(self.ssl_key_location)
+        if self.ssl_key_password:
+            config["ssl.key.password"] = self.ssl_key_password.get_secret_value()
         return config
 
 
@@ -589,6 +599,12 @@ class DevSettings(Section):
     kafka_controller_port: int = Field(
         19093, ge=1, le=65535, description="Local KRaft controller port."
     )
+    kafka_secure_listeners: bool = Field(
+        False, description="Also listen with SASL_SSL (SCRAM-SHA-512; user `pipeline`, password generated "
+        "into <state_dir>/kafka/scram-password) and with mTLS (SSL, client certificate required), with "
+        "certificates from the local CA (<state_dir>/certs).")
+    kafka_sasl_ssl_port: int = Field(19094, ge=1, le=65535, description="Local broker's SASL_SSL port.")
+    kafka_mtls_port: int = Field(19095, ge=1, le=65535, description="Local broker's mTLS (SSL) port.")
     kafka_heap: str = Field(
         "1g", description="JVM heap (-Xms/-Xmx) of the local broker (~60 KB per partition; 512m ran out "
         "at ~16,000 partitions).")

@@ -713,6 +713,10 @@ def faust_security(kafka) -> dict[str, Any]:
     context = None
     if "SSL" in protocol:
         context = ssl.create_default_context(cafile=str(kafka.ssl_ca_location) if kafka.ssl_ca_location else None)
+        if kafka.ssl_certificate_location:
+            context.load_cert_chain(str(kafka.ssl_certificate_location),
+                                    str(kafka.ssl_key_location) if kafka.ssl_key_location else None,
+                                    kafka.ssl_key_password.get_secret_value() if kafka.ssl_key_password else None)
     if protocol.startswith("SASL"):
         credentials = faust.SASLCredentials(
             username=kafka.sasl_username, password=kafka.sasl_password.get_secret_value() if kafka.sasl_password else None,
