@@ -268,7 +268,7 @@ def test_a_read_only_user_reads_history_and_the_phone_layout_fits(bridge, make_u
         page.wait_for_load_state("networkidle")
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= PHONE["width"], f"{path} is {width}px wide on a {PHONE['width']}px screen"
-        ui.shot(f"phone-{path.strip('/').split('?')[0].replace('/', '-')}")
+        ui.shot("phone-" + re.sub(r"[^a-z0-9]+", "-", path.strip("/")))
 
 
 def test_without_postgresql_the_page_says_history_is_not_available(bridge_without_history, make_ui):
