@@ -52,8 +52,11 @@ function rangeQuery(range) {
   return { range: range.preset === '24h' ? null : range.preset };
 }
 
-/** The preset select, and for a custom range two local date-time fields applied with the form. */
-function RangeFields({ range, onRange, draft, setDraft }) {
+/** The preset select (applied at once), and for a custom range two local date-time fields applied
+ * with the form (`r.commit()`). `r`: useRange's state. */
+function RangeFields({ r }) {
+  const { range, draft, setDraft } = r;
+  const onRange = r.setRange;
   return (
     <>
       <div class="field">
@@ -105,12 +108,26 @@ function draftRange(range, draft) {
   return { preset: CUSTOM, from, to };
 }
 
-function useRangeState(query) {
+/** A view's time range: the one applied (`range`), the custom fields as typed (`draft`), and
+ * `commit()`, which applies the fields at a form's submit (false, with `error` set, when they are wrong). */
+function useRange(query) {
   const [range, setRange] = useState(() => readRange(query));
   const [draft, setDraft] = useState(() =>
     range.preset === CUSTOM ? { from: toLocalInput(range.from), to: toLocalInput(range.to) } : { from: '', to: '' },
   );
-  return { range, setRange, draft, setDraft };
+  const [error, setError] = useState(null);
+  const commit = () => {
+    const next = draftRange(range, draft);
+    setError(next instanceof Error ? next : null);
+    if (next instanceof Error) return false;
+    setRange(next);
+    return true;
+  };
+  return { range, setRange, draft, setDraft, error, commit };
+}
+
+function RangeError({ r }) {
+  return <ErrorNote error={r.error} prefix="Not applied" />;
 }
 
 /** The bridge has no usable PostgreSQL (503), or the history API wants a token (401): say so. */
@@ -310,10 +327,9 @@ function SearchView({ query }) {
   const refresh = useRefresh();
   const [filter, setFilter] = useState(query.get('q') ?? '');
   const [draft, setDraft] = useState(filter);
-  const { range, setRange, draft: rangeDraft, setDraft: setRangeDraft } = useRangeState(query);
+  const r = useRange(query);
+  const { range } = r;
   const [change, setChange] = useState(CHANGES.includes(query.get('change')) ? query.get('change') : '');
-  const [formError, setFormError] = useState(null);
-
   useEffect(() => replaceQuery({ q: filter, change, ...rangeQuery(range) }), [filter, change, range]);
 
   const key = JSON.stringify([filter, change, range]);
@@ -335,14 +351,7 @@ function SearchView({ query }) {
 
   const apply = (event) => {
     event.preventDefault();
-    const next = draftRange(range, rangeDraft);
-    if (next instanceof Error) {
-      setFormError(next);
-      return;
-    }
-    setFormError(null);
-    setFilter(draft.trim());
-    setRange(next);
+    if (r.commit()) setFilter(draft.trim());
   };
   const pick = (name, value) => {
     const text = [...splitMatchers(filter).map((t) => t.trim()), matcherText(name, value)].filter((t, i, all) => all.indexOf(t) === i).join(', ');
@@ -362,7 +371,7 @@ function SearchView({ query }) {
           applied={filter}
           help="Alertmanager matchers over the labels an alert had at each change (Enter applies, Esc reverts)."
         />
-        <RangeFields range={range} onRange={setRange} draft={rangeDraft} setDraft={setRangeDraft} />
+        <RangeFields r={r} />
         <div class="field">
           <label for="history-change">Change</label>
           <select id="history-change" value={change} onChange={(e) => setChange(e.currentTarget.value)}>
@@ -375,7 +384,7 @@ function SearchView({ query }) {
           </select>
         </div>
       </form>
-      <ErrorNote error={formError} prefix="Not applied" />
+      <RangeError r={r} />
       {blocked ? (
         <HistoryUnavailable error={blocked} />
       ) : (
@@ -459,8 +468,8 @@ function TopView({ query }) {
   const [byDraft, setByDraft] = useState(initialBy);
   const [filter, setFilter] = useState(query.get('q') ?? '');
   const [draft, setDraft] = useState(filter);
-  const { range, setRange, draft: rangeDraft, setDraft: setRangeDraft } = useRangeState(query);
-  const [formError, setFormError] = useState(null);
+  const r = useRange(query);
+  const { range } = r;
   useEffect(() => replaceQuery({ view: 'top', by, q: filter, ...rangeQuery(range) }), [by, filter, range]);
 
   const state = useQuery(
@@ -489,12 +498,9 @@ function TopView({ query }) {
         aria-label="Top alerts"
         onSubmit={(event) => {
           event.preventDefault();
-          const next = draftRange(range, rangeDraft);
-          if (next instanceof Error) return setFormError(next);
-          setFormError(null);
+          if (!r.commit()) return;
           setFilter(draft.trim());
           setBy(byDraft.trim());
-          setRange(next);
         }}
       >
         <div class="field">
@@ -507,9 +513,9 @@ function TopView({ query }) {
           </datalist>
         </div>
         <FilterField label="Filter (equality matchers)" draft={draft} setDraft={setDraft} applied={filter} help="= and != only (the counts come from SQL). Empty label: per alert." />
-        <RangeFields range={range} onRange={setRange} draft={rangeDraft} setDraft={setRangeDraft} />
+        <RangeFields r={r} />
       </form>
-      <ErrorNote error={formError} prefix="Not applied" />
+      <RangeError r={r} />
       <div class="list-head">
         <h2>{shown ? `Most firings by ${shown}` : 'Alerts that fired most'}</h2>
         <Updated state={state} />
@@ -658,8 +664,8 @@ function windowText(seconds) {
 
 function ReceiversView({ query }) {
   const refresh = useRefresh();
-  const { range, setRange, draft, setDraft } = useRangeState(query);
-  const [formError, setFormError] = useState(null);
+  const r = useRange(query);
+  const { range } = r;
   useEffect(() => replaceQuery({ view: 'receivers', ...rangeQuery(range) }), [range]);
   const state = useQuery((signal) => api.get('/api/history/receivers', rangeParams(range), signal), JSON.stringify(range), refresh);
   const data = state.data;
@@ -672,16 +678,13 @@ function ReceiversView({ query }) {
         aria-label="Receivers"
         onSubmit={(event) => {
           event.preventDefault();
-          const next = draftRange(range, draft);
-          if (next instanceof Error) return setFormError(next);
-          setFormError(null);
-          setRange(next);
+          r.commit();
         }}
       >
-        <RangeFields range={range} onRange={setRange} draft={draft} setDraft={setDraft} />
+        <RangeFields r={r} />
         {range.preset === CUSTOM && <button type="submit">Apply</button>}
       </form>
-      <ErrorNote error={formError} prefix="Not applied" />
+      <RangeError r={r} />
       <div class="list-head">
         <h2>Notifications and deliveries per receiver</h2>
         <Updated state={state} />
@@ -743,9 +746,9 @@ function Outcomes({ outcomes }) {
 /** /history/receivers/<name>: its notifications, newest first, each with every delivery attempt. */
 export function ReceiverPage({ receiver, query }) {
   const refresh = useRefresh();
-  const { range, setRange, draft, setDraft } = useRangeState(query);
+  const r = useRange(query);
+  const { range } = r;
   const [outcome, setOutcome] = useState(OUTCOMES.includes(query.get('outcome')) ? query.get('outcome') : '');
-  const [formError, setFormError] = useState(null);
   const key = JSON.stringify([range, outcome]);
   useEffect(() => replaceQuery({ outcome, ...rangeQuery(range) }), [key]);
   const pager = usePager(key);
@@ -769,13 +772,10 @@ export function ReceiverPage({ receiver, query }) {
         aria-label="Notifications"
         onSubmit={(event) => {
           event.preventDefault();
-          const next = draftRange(range, draft);
-          if (next instanceof Error) return setFormError(next);
-          setFormError(null);
-          setRange(next);
+          r.commit();
         }}
       >
-        <RangeFields range={range} onRange={setRange} draft={draft} setDraft={setDraft} />
+        <RangeFields r={r} />
         <div class="field">
           <label for="receiver-outcome">Latest outcome</label>
           <select id="receiver-outcome" value={outcome} onChange={(e) => setOutcome(e.currentTarget.value)}>
@@ -789,7 +789,7 @@ export function ReceiverPage({ receiver, query }) {
         </div>
         {range.preset === CUSTOM && <button type="submit">Apply</button>}
       </form>
-      <ErrorNote error={formError} prefix="Not applied" />
+      <RangeError r={r} />
       {unavailable(state.error) ? (
         <HistoryUnavailable error={state.error} />
       ) : (
