@@ -11,11 +11,24 @@ import { useEffect, useMemo, useState } from 'preact/hooks';
 import { FiringsChart, TimelineStrip } from '../chart.jsx';
 import { api } from '../api.js';
 import { ErrorNote, LabelChip, Loading, RelTime } from '../components.jsx';
-import { parseMatcher, quoteValue, splitMatchers } from '../matchers.js';
+import {
+  CUSTOM,
+  RANGES,
+  draftRange,
+  equalityOnly,
+  firingSpans,
+  matcherText,
+  rangeParams,
+  rangeQuery,
+  readRange,
+  unavailable,
+  windowText,
+} from '../history.js';
+import { splitMatchers } from '../matchers.js';
 import { usePolling } from '../poll.js';
 import { Link, replaceQuery } from '../router.jsx';
 import { useRefresh } from '../settings.jsx';
-import { formatClock, formatTime, fromLocalInput, parseDuration, toLocalInput } from '../time.js';
+import { formatClock, formatTime, parseDuration, toLocalInput } from '../time.js';
 
 export const VIEWS = [
   { id: 'search', title: 'Search' },
@@ -23,34 +36,11 @@ export const VIEWS = [
   { id: 'flapping', title: 'Flapping' },
   { id: 'receivers', title: 'Receivers' },
 ];
-const RANGES = ['1h', '6h', '24h', '7d', '30d'];
-const CUSTOM = 'custom';
 const CHANGES = ['new', 'updated', 'resolved', 'expired'];
 const PAGE = 50;
 const OUTCOMES = ['delivered', 'retrying', 'dead_lettered', 'duplicate_skipped'];
 
 // -- shared pieces ------------------------------------------------------------------------------------
-
-/** The time range of the URL: a preset duration before now (`range=24h`), or `from`/`to` (RFC 3339). */
-function readRange(query) {
-  const range = query.get('range') || '24h';
-  if (range === CUSTOM) {
-    const from = new Date(query.get('from') || '');
-    const to = new Date(query.get('to') || '');
-    if (!Number.isNaN(from.getTime()) && !Number.isNaN(to.getTime())) return { preset: CUSTOM, from, to };
-  }
-  return { preset: RANGES.includes(range) ? range : '24h', from: null, to: null };
-}
-
-function rangeParams(range) {
-  if (range.preset === CUSTOM) return { since: range.from.toISOString(), until: range.to.toISOString() };
-  return { since: range.preset };
-}
-
-function rangeQuery(range) {
-  if (range.preset === CUSTOM) return { range: CUSTOM, from: range.from.toISOString(), to: range.to.toISOString() };
-  return { range: range.preset === '24h' ? null : range.preset };
-}
 
 /** The preset select (applied at once), and for a custom range two local date-time fields applied
  * with the form (`r.commit()`). `r`: useRange's state. */
@@ -96,16 +86,6 @@ function RangeFields({ r }) {
       )}
     </>
   );
-}
-
-/** A custom range's fields as typed, or an Error saying what is wrong with them. */
-function draftRange(range, draft) {
-  if (range.preset !== CUSTOM) return range;
-  const from = fromLocalInput(draft.from);
-  const to = fromLocalInput(draft.to);
-  if (!from || !to) return new Error('the custom range needs both a start and an end');
-  if (from >= to) return new Error('the range must start before it ends');
-  return { preset: CUSTOM, from, to };
 }
 
 /** A view's time range: the one applied (`range`), the custom fields as typed (`draft`), and
@@ -157,10 +137,6 @@ export function HistoryUnavailable({ error }) {
       </p>
     </div>
   );
-}
-
-function unavailable(error) {
-  return error && (error.status === 503 || error.status === 401);
 }
 
 function Problem({ error, what, data }) {
@@ -234,22 +210,6 @@ function Updated({ state }) {
       {state.loading ? ' · loading…' : ''}
     </span>
   );
-}
-
-function matcherText(name, value) {
-  return `${name}=${quoteValue(value)}`;
-}
-
-/** Whether every matcher of a filter is one the equality-only queries take; unparsable ones count as
- * equality (the API says what is wrong with them). */
-function equalityOnly(filter) {
-  return splitMatchers(filter).every((text) => {
-    try {
-      return !parseMatcher(text).op.includes('~');
-    } catch {
-      return true;
-    }
-  });
 }
 
 function FilterField({ label, draft, setDraft, applied, help, placeholder }) {
@@ -650,16 +610,6 @@ function FlappingView({ query }) {
   );
 }
 
-function windowText(seconds) {
-  const units = [
-    [86400, 'd'],
-    [3600, 'h'],
-    [60, 'm'],
-  ];
-  for (const [size, unit] of units) if (seconds % size === 0) return `${seconds / size}${unit}`;
-  return `${seconds}s`;
-}
-
 // -- receivers -------------------------------------------------------------------------------------------
 
 function ReceiversView({ query }) {
@@ -844,23 +794,6 @@ export function ReceiverPage({ receiver, query }) {
 }
 
 // -- an alert's timeline ------------------------------------------------------------------------------------
-
-/** Firing spans from changes oldest first: a span opens at a firing change after a resolved one (or
- * at the first), and closes at the next resolved one; one still open runs to `end`. */
-function firingSpans(changes, end) {
-  const spans = [];
-  let open = null;
-  for (const c of changes) {
-    const at = new Date(c.at).getTime();
-    if (c.status === 'firing' && open === null) open = at;
-    if (c.status === 'resolved' && open !== null) {
-      spans.push({ from: open, to: at, open: false });
-      open = null;
-    }
-  }
-  if (open !== null) spans.push({ from: open, to: end, open: true });
-  return spans;
-}
 
 /** /history/alerts/<fingerprint>: its changes and notifications merged in time order, pages appended. */
 export function TimelinePage({ fingerprint }) {
