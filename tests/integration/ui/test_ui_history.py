@@ -84,6 +84,15 @@ def bridge_without_history(ui_settings, tmp_path_factory):
         yield running
 
 
+@pytest.fixture(autouse=True, scope="module")
+def patient_expect():
+    """Waits of 15 s, not 5 (as the pages' actions): on a busy 2-core machine one answer of the
+    bridge's PostgreSQL queries plus a render can take longer than 5 s; nothing here is timed."""
+    expect.set_options(timeout=15_000)
+    yield
+    expect.set_options(timeout=5_000)
+
+
 def rows(page):
     return page.locator("table.history-table tbody tr")
 
