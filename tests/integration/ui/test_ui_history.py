@@ -127,6 +127,10 @@ def test_search_pages_chart_and_timeline(bridge, make_ui):
     page.keyboard.press("Enter")
     expect(page.get_by_test_id("firings-total")).to_have_text("60")
     expect(page.get_by_test_id("history-page")).to_have_text("page 1")
+    page.locator("#filter").focus()
+    page.keyboard.type(", more")
+    page.keyboard.press("Escape")  # reverts what was typed
+    expect(page.locator("#filter")).to_have_value('alertname="BatchJob"')
     expect(rows(page)).to_have_count(50)
     page.get_by_role("button", name="Older →").click()
     expect(page.get_by_test_id("history-page")).to_have_text("page 2")
