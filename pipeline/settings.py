@@ -262,6 +262,25 @@ class WorkerSettings(Section):
         description="When a record made a timer due (group_wait 0), how long the tick waits for more "
         "of the same burst before it runs, seconds.",
     )
+    watermark_interval_s: float = Field(
+        0.005, gt=0, le=1,
+        description="While a chain that feeds the group stage is busy, how often it reports how far it "
+        "handled its input (event-time watermark, pipeline.runtime.event_time), seconds.",
+    )
+    watermark_idle_interval_s: float = Field(
+        0.1, gt=0, le=60,
+        description="The same when it handled nothing for watermark_hot_s: bounds how long a group "
+        "waits for a worker of the upstream chain that got none of the alerts, seconds.",
+    )
+    watermark_hot_s: float = Field(
+        0.05, ge=0, le=60,
+        description="How long after the last record a chain reports at watermark_interval_s, seconds.",
+    )
+    watermark_lateness_ms: int = Field(
+        10, ge=0, le=10_000,
+        description="Once a chain read all its input partition holds, the time it reports is now minus "
+        "this: the spread between the partitions' appends of one write, milliseconds.",
+    )
     rocksdb_cache_mb: int = Field(32, ge=1, description="RocksDB block cache of a worker (rocksdb:// store), MiB.")
     rocksdb_write_buffer_mb: int = Field(
         8, ge=1, description="RocksDB memtable size of a worker (two at most), MiB."
@@ -327,6 +346,17 @@ class GroupSettings(Section):
     )
     max_flushes_per_tick: int = Field(
         2000, ge=1, description="Groups flushed per tick at most; the rest follow at the next tick."
+    )
+    first_flush_max_wait_s: float = Field(
+        0.25, ge=0, le=10,
+        description="How long past its due time a group's first flush waits for the alerts received "
+        "with its first one that are still in the stages before (the event-time watermark), seconds.",
+    )
+    max_notification_bytes: int = Field(
+        8 * 1024 * 1024, ge=256 * 1024, le=15 * 1024 * 1024,
+        description="A notification of a group larger than this (bytes, encoded) carries its first "
+        "alerts that fit and counts the rest in truncatedAlerts, as max_alerts does. Below the "
+        "notification topics' max.message.bytes (16 MiB), which a record must never pass.",
     )
 
 
@@ -436,6 +466,31 @@ class SilenceSettings(Section):
     preview_concurrency: int = Field(
         2, ge=1, le=16, description="Previews reading the notifications topic at once per bridge process."
     )
+
+
+class WhatifSettings(Section):
+    """The what-if replay (`pipeline whatif`, issue #14): recorded traffic through the current and a
+    candidate configuration."""
+
+    max_records: int = Field(
+        1_000_000, ge=1,
+        description="Alert records read from the recorded topic at most (held in memory, sorted by time: "
+        "about 0.5-1 KiB each); a capped replay says so and covers only part of the window.",
+    )
+    max_silence_records: int = Field(
+        100_000, ge=1, description="Records read from the silences topic at most (it is compacted)."
+    )
+    max_seconds: float = Field(
+        300.0, gt=0, le=3600, description="Longest time spent reading each topic, seconds; a capped read says so."
+    )
+    max_window_s: float = Field(
+        604800.0, gt=0, description="Longest window a replay may ask for, seconds (alerts.raw keeps 7 d)."
+    )
+    max_notifications: int = Field(
+        1_000_000, ge=1,
+        description="Notifications one replay may produce at most; past it the replay stops, saying so.",
+    )
+    max_examples: int = Field(3, ge=0, le=100, description="Examples shown per kind of difference.")
 
 
 class HistorySettings(Section):
@@ -605,6 +660,7 @@ class Settings(BaseSettings):
     history: HistorySettings = Field(default_factory=HistorySettings)
     dev: DevSettings = Field(default_factory=DevSettings)
     silences: SilenceSettings = Field(default_factory=SilenceSettings)
+    whatif: WhatifSettings = Field(default_factory=WhatifSettings)
     sources: SourcesSettings = Field(default_factory=SourcesSettings)
 
     @classmethod

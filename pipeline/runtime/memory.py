@@ -37,9 +37,15 @@ class Written:
 
 
 class MemoryRuntime:
-    def __init__(self, topology: Topology, processors: Mapping[str, Processor]):
+    """``keep``: the topics whose records stay in ``written`` (None: every topic). A replay of a day of
+    traffic keeps only what it reads back, and takes it out with ``take`` as it goes, so memory is
+    bounded by what one step writes, not by the whole run."""
+
+    def __init__(self, topology: Topology, processors: Mapping[str, Processor], *,
+                 keep: Iterable[str] | None = None):
         self.topology = topology
         self.written: dict[str, list[Written]] = defaultdict(list)
+        self._keep = None if keep is None else frozenset(keep)
         self.executors: list[ChainExecutor] = []
         self._queue: deque[tuple[str, bytes | None, bytes | None, tuple, float]] = deque()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -122,6 +128,10 @@ class MemoryRuntime:
     def records(self, topic: str) -> list[Written]:
         return list(self.written.get(topic, ()))
 
+    def take(self, topic: str) -> list[Written]:
+        """The records written to ``topic`` since the last ``take`` of it, which forgets them."""
+        return self.written.pop(topic, [])
+
     def values(self, topic: str) -> list[Any]:
         return [w.value for w in self.written.get(topic, ())]
 
@@ -138,14 +148,15 @@ class MemoryRuntime:
         raw = out.value
         if raw is not None and not isinstance(raw, (bytes, bytearray)):
             raw = wire.encode(raw)
-        model = RECORD_MODELS.get(spec.schema_name) if spec.schema_name else None
-        decoded = raw
-        if raw is not None and model is not None:
-            try:
-                decoded = wire.decode(model, raw)
-            except wire.WireError:
-                decoded = raw
-        self.written[out.topic].append(Written(out.topic, out.key, decoded, raw, tuple(out.headers)))
+        if self._keep is None or out.topic in self._keep:
+            model = RECORD_MODELS.get(spec.schema_name) if spec.schema_name else None
+            decoded = raw
+            if raw is not None and model is not None:
+                try:
+                    decoded = wire.decode(model, raw)
+                except wire.WireError:
+                    decoded = raw
+            self.written[out.topic].append(Written(out.topic, out.key, decoded, raw, tuple(out.headers)))
         for processor, port in self._followers.get(out.topic, ()):
             processor.follow(port, out.key, raw)
         if not out.tap and out.topic in self._consumers:
@@ -207,9 +218,11 @@ class MemoryRuntime:
             if not table.dirty():
                 continue
             frozen = table.freeze()
+            kept = self._keep is None or table.changelog in self._keep  # type: ignore[attr-defined]
             for change in frozen.changelog():
-                self.written[table.changelog].append(  # type: ignore[attr-defined]
-                    Written(table.changelog, change.key, change.value, change.value))  # type: ignore[attr-defined]
+                if kept:
+                    self.written[table.changelog].append(  # type: ignore[attr-defined]
+                        Written(table.changelog, change.key, change.value, change.value))  # type: ignore[attr-defined]
                 for processor, port in self._followers.get(table.changelog, ()):  # type: ignore[attr-defined]
                     processor.follow(port, change.key, change.value)
             table.commit(frozen, {})
