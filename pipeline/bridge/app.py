@@ -29,7 +29,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp
 
-from pipeline.api.errors import ApiError, handle_api_error
+from pipeline.api.errors import ApiError, handle_api_error, handle_http_exception
 from pipeline.bridge import metrics
 from pipeline.bridge.auth import check_auth
 from pipeline.bridge.openapi import OPENAPI_PATH
@@ -255,12 +255,6 @@ def _success(accepted: int) -> Response:
     return Response(b'{"status":"success","accepted":%d}' % accepted, media_type="application/json")
 
 
-async def _http_error(_request: Request, exc: HTTPException) -> Response:
-    names = {404: "not_found", 405: "method_not_allowed"}
-    return error_response(exc.status_code, names.get(exc.status_code, "error"), str(exc.detail),
-                          dict(exc.headers or {}))
-
-
 async def _unexpected_error(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error on %s %s", request.method, request.url.path)
     # Some alerts may already be stored; retrying is safe because a duplicate raw alert is merged
@@ -305,6 +299,6 @@ def build_app(bridge: Bridge, on_shutdown=None, api=None, history=None, *, authe
             on_shutdown()
 
     app = Starlette(routes=policy.routes, lifespan=lifespan,
-                    exception_handlers={ApiError: handle_api_error, HTTPException: _http_error,
+                    exception_handlers={ApiError: handle_api_error, HTTPException: handle_http_exception,
                                         Exception: _unexpected_error})
     return AccessMiddleware(app, policy, authenticator, public_paths=public_paths, max_body_bytes=max_body_bytes)

@@ -33,7 +33,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from pipeline.bridge.app import _http_error as http_error
+from pipeline.api.errors import handle_http_exception
 from pipeline.bridge.app import error_response
 from pipeline.bridge.auth import check_auth
 from pipeline.bridge.sources import BearerAuth
@@ -72,7 +72,7 @@ class HistoryApi:
             Route("/firings", self.firings, methods=["GET"]),
             Route("/receivers", self.receivers, methods=["GET"]),
             Route("/receivers/{receiver}/notifications", self.receiver_notifications, methods=["GET"]),
-        ], exception_handlers={HTTPException: http_error})  # the bridge's JSON 404/405 bodies
+        ], exception_handlers={HTTPException: handle_http_exception})  # the bridge's JSON 404/405 bodies
 
     async def stop(self) -> None:
         if self._own_pool and self._pool is not None:
