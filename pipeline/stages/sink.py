@@ -89,6 +89,7 @@ class SinkProcessor(Processor):
         self._senders: list = []  # AiohttpSender of every lane worker, closed by aclose()
         self._redis = None
         self._lock = asyncio.Lock()
+        self._warming: asyncio.Task | None = None
 
     @classmethod
     def from_settings(cls, settings, topology) -> SinkProcessor:
@@ -132,6 +133,24 @@ class SinkProcessor(Processor):
         return Deliverer(settings=sink, policy=self.policy,
                          ledger_store=RedisLedger(client, prefix, sink.ledger_ttl_s, guard=guard),
                          output=_PortOutput(self), context=context, dead_letter_topic=self._dead_letter_topic)
+
+    def on_assign(self, partitions, state) -> None:
+        # Build the deliverer (imports, the CA bundle, the Redis connection) before the first record
+        # needs it: measured ~200 ms on the first notification after a start otherwise.
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop (a replay on simulated time): built at the first record
+            return
+        if self._deliverer is None and partitions:
+            self._warming = loop.create_task(self._warm_up())
+
+    async def _warm_up(self) -> None:
+        try:
+            await self.deliverer()
+            if self._redis is not None:
+                await self._redis.ping()
+        except Exception as exc:  # noqa: BLE001 - the first record builds and connects again, and says why
+            log.warning("sink: could not prepare delivery ahead of the first notification: %s", exc)
 
     async def process(self, record: Record, state, now):  # type: ignore[override]
         deliverer = await self.deliverer()
