@@ -143,7 +143,7 @@ class Machine:
 
 
 def wait_drained(lag: LagProbe, timeout: float, quiet: float = 3.0) -> tuple[float, dict]:
-    """Until every stage's lag is ~0 (commits lag behind: ≤ 50 records each), then ``quiet`` more seconds."""
+    """Until every chain's lag is ~0 (commits lag behind: ≤ 50 records each), then ``quiet`` more seconds."""
     t0 = time.monotonic()
     sample = lag.sample()
     while any(v > 50 for v in sample.values()) and time.monotonic() - t0 < timeout:
@@ -221,7 +221,7 @@ def first_alerts(target: Target, receiver: Receiver, followers: int, timeout: fl
 def top_snapshot(lines: int = 12) -> str:
     """What else runs on the machine: top's second frame (CPU over 2 s, not since process start)."""
     try:
-        out = subprocess.run(["top", "-b", "-n", "2", "-d", "2", "-o", "%CPU", "-w", "160"], capture_output=True,
+        out = subprocess.run(["top", "-b", "-c", "-n", "2", "-d", "2", "-o", "%CPU", "-w", "200"], capture_output=True,
                              text=True, timeout=30).stdout
     except (OSError, subprocess.SubprocessError) as exc:
         return f"(top failed: {exc})"
@@ -267,7 +267,7 @@ def run_step(bench: Bench, target: Target, lag: LagProbe | None, rate: float, rn
     args = bench.args
     run = f"st{rnd}{target.name[:2]}{int(rate)}{uuid.uuid4().hex[:4]}"
     samples: list[tuple[float, int]] = []
-    per_stage_max: dict[str, int] = {}
+    per_chain_max: dict[str, int] = {}
     t0 = time.monotonic()
 
     def tick() -> None:
@@ -279,7 +279,7 @@ def run_step(bench: Bench, target: Target, lag: LagProbe | None, rate: float, rn
         s = lag.sample()
         samples.append((now, sum(s.values())))
         for k, v in s.items():
-            per_stage_max[k] = max(per_stage_max.get(k, 0), v)
+            per_chain_max[k] = max(per_chain_max.get(k, 0), v)
 
     machine = Machine()
     machine.start()
@@ -295,10 +295,10 @@ def run_step(bench: Bench, target: Target, lag: LagProbe | None, rate: float, rn
         ok = ok and slope < 0.05 * rate
     else:
         ok = ok and post_p99 < 1000.0
-    worst = max(per_stage_max, key=per_stage_max.get) if per_stage_max else "—"
+    worst = max(per_chain_max, key=per_chain_max.get) if per_chain_max else "—"
     row = {"target": target.name, "round": rnd + 1, "rate": rate, "answered": answered, "slip": load.slip_s,
            "post_p99": post_p99, "lag_slope": slope if lag else None, "lag_end": samples[-1][1] if samples else None,
-           "worst_stage": worst, "worst_lag": per_stage_max.get(worst), "ok": ok, "machine_busy": busy,
+           "worst_chain": worst, "worst_lag": per_chain_max.get(worst), "ok": ok, "machine_busy": busy,
            "errors": load.errors, "generator_cpu_s": load.generator_cpu_s}
     drain = ""
     if lag is not None:
@@ -307,7 +307,7 @@ def run_step(bench: Bench, target: Target, lag: LagProbe | None, rate: float, rn
         drain = f"  drained in {took:.0f}s" + ("" if all(v <= 50 for v in left.values()) else f" (NOT: {left})")
     print(f"  step {target.name:<12} round {rnd + 1} {rate:>7,.0f}/s: answered {answered:>7,.0f}/s  POST p99 "
           f"{post_p99:7.1f} ms  slip {load.slip_s:.2f}s"
-          + (f"  lag slope {slope:+8.0f}/s  max lag {worst} {per_stage_max.get(worst, 0):,}" if lag else "")
+          + (f"  lag slope {slope:+8.0f}/s  max lag {worst} {per_chain_max.get(worst, 0):,}" if lag else "")
           + f"  busy {busy:.0f}%  -> {'keeps up' if ok else 'FALLS BEHIND'}{drain}", flush=True)
     return row
 

@@ -133,11 +133,11 @@ def markdown(bench) -> str:
     # --- ladder
     if bench.ladder:
         lines += ["### 2. Sustained rate (offered rate stepped up; a target's ladder stops at its first failed step)", "",
-                  "| target | round | offered/s | answered/s | POST p99 ms | lag slope /s | max stage lag | drain s | machine busy | verdict |",
+                  "| target | round | offered/s | answered/s | POST p99 ms | lag slope /s | max chain lag | drain s | machine busy | verdict |",
                   "| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | --- |"]
         for r in bench.ladder:
             slope = f"{r['lag_slope']:+,.0f}" if r["lag_slope"] is not None else "—"
-            worst = f"{r['worst_stage']} {r['worst_lag']:,}" if r.get("worst_lag") is not None else "—"
+            worst = f"{r['worst_chain']} {r['worst_lag']:,}" if r.get("worst_lag") is not None else "—"
             drain = f"{r['drain_s']:.0f}" if "drain_s" in r else "—"
             lines.append(f"| {r['target']} | {r['round']} | {r['rate']:,.0f} | {r['answered']:,.0f} | {r['post_p99']:.0f} | "
                          f"{slope} | {worst} | {drain} | {r['machine_busy']:.0f}% | {'keeps up' if r['ok'] else '**falls behind**'} |")
