@@ -1,6 +1,6 @@
 """Benchmark (not a test): the stages' CPU per alert in one process, no Kafka, no HTTP.
 
-    python -m bench.core [--alerts 20000] [--groups 10000] [--repeats 3] [--topology default|split]
+    python -m bench.core [--alerts 20000] [--groups 10000] [--repeats 3] [--topology default|split] [--shuffle]
 
 bench/e2e's alerts and routing, taken through the stages' processors (pipeline/stages/*Processor,
 built by the composition root from settings as a worker builds them) on the in-memory runtime
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import random
 import statistics
 import sys
 import tempfile
@@ -129,13 +130,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--groups", type=int, default=10_000)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--topology", choices=("default", "split"), default="default")
+    p.add_argument("--shuffle", action="store_true",
+                   help="alerts in a random order (fixed seed): group keys arriving in no particular order, as "
+                        "from many senders, rather than bench/e2e's ascending group names")
     args = p.parse_args(argv)
     topology_file = TOPOLOGIES_DIR / f"{args.topology}.yaml"
     chains = load_topology(topology_file).chains()
     now = datetime.now(timezone.utc)
     raws = raw_records(args.alerts, args.groups, now)
+    if args.shuffle:
+        random.Random(12).shuffle(raws)
     print(f"{args.alerts:,} alerts in {args.groups:,} groups, {args.repeats} passes per shape, topology "
-          f"{args.topology}: " + "; ".join("→".join(s.name for s in c.stages) for c in chains if c.name != "sink")
+          f"{args.topology}{', shuffled' if args.shuffle else ''}: " + "; ".join("→".join(s.name for s in c.stages) for c in chains if c.name != "sink")
           + "; µs of CPU per alert, median (min–max) of the passes")
     with tempfile.TemporaryDirectory() as tmp:
         for shape, flush_each, group_wait in (("open", True, "0s"), ("join", False, "5m")):

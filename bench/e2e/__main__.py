@@ -343,7 +343,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--note", action="append", default=[],
                    help="a line for the run's notes in RESULTS.md (what else ran on the machine); repeatable")
     args = p.parse_args(argv)
-    command = shlex.join(argv if argv is not None else sys.argv[1:])
+    given = list(argv if argv is not None else sys.argv[1:])
+    for i, word in enumerate(given):  # the notes are printed as notes, not in the command line
+        if word == "--note" and i + 1 < len(given):
+            given[i + 1] = "…"
+        elif word.startswith("--note="):
+            given[i] = "--note=…"
+    command = shlex.join(given)
     skip = set(filter(None, args.skip.split(",")))
 
     import confluent_kafka
@@ -351,7 +357,8 @@ def main(argv: list[str] | None = None) -> int:
     versions = {"python": platform.python_version(), "alertmanager": alertmanager_version(),
                 "kafka broker": f"{args.bootstrap} (shared)" if args.bootstrap else "own (bench.ingest.targets.own_kafka)",
                 "librdkafka": confluent_kafka.libversion()[0],
-                **{n: metadata.version(n) for n in ("faust-streaming", "httpx", "orjson", "pydantic")}}
+                **{n: metadata.version(n) for n in ("faust-streaming", "msgspec", "httpx", "aiohttp", "orjson",
+                                                     "pydantic", "py-spy") if _installed(n)}}
     bench = Bench(args, datetime.now(timezone.utc), versions, loadavg(), topology=args.topology, argv=command,
                   notes=list(args.note), top_before=top_snapshot(), commit=_commit())
     print(f"load average before: {bench.loadavg_before}; {os.cpu_count()} cores\n{bench.top_before}", flush=True)
@@ -471,6 +478,15 @@ def main(argv: list[str] | None = None) -> int:
         prepend(RESULTS, text)
         print(f"added to the top of {RESULTS}")
     return 0
+
+
+def _installed(name: str) -> bool:
+    from importlib import metadata
+    try:
+        metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return False
+    return True
 
 
 def _commit() -> str:

@@ -44,11 +44,21 @@ def _proc(bench, name: str) -> str:
     return f"{name} ({'→'.join(stages)})" if stages and stages != [name] else name
 
 
+RUNS_MARKER = "<!-- bench.e2e adds each run below this line, newest first -->"
+
+
 def prepend(path, text: str) -> None:
-    """Put a run's section at the top of RESULTS.md, under its title, above the earlier runs."""
+    """Put a run's section into RESULTS.md above the earlier runs: below ``RUNS_MARKER`` when the file
+    has it, else after its preamble (the title and whatever precedes the first ``## `` section)."""
     old = path.read_text() if path.exists() else "# End-to-end benchmark: pipeline vs Alertmanager 0.25\n"
-    title, _, rest = old.partition("\n")
-    path.write_text(f"{title}\n\n{text.rstrip()}\n\n{rest.lstrip()}")
+    marker = old.find(RUNS_MARKER)
+    if marker >= 0:
+        at = marker + len(RUNS_MARKER)
+        head, rest = old[:at], old[at:].lstrip("\n")
+    else:
+        at = old.find("\n## ")
+        head, rest = (old, "") if at < 0 else (old[:at + 1], old[at + 1:])
+    path.write_text(f"{head.rstrip()}\n\n{text.rstrip()}\n" + (f"\n{rest}" if rest else ""))
 
 
 def markdown(bench) -> str:

@@ -10,7 +10,7 @@ import pytest
 
 import bench.e2e.__main__ as e2e
 from bench.core.__main__ import raw_records, run_once, settings_for
-from bench.e2e.report import prepend
+from bench.e2e.report import RUNS_MARKER, prepend
 from pipeline.paths import TOPOLOGIES_DIR
 
 
@@ -29,15 +29,21 @@ def test_core_bench_flushes_one_notification_per_new_group(tmp_path, topology):
         assert opened[stage] > 0, stage   # every stage's processor was called
 
 
-def test_e2e_results_are_added_above_the_earlier_runs(tmp_path):
+def test_e2e_results_are_added_below_the_preamble_above_the_earlier_runs(tmp_path):
     results = tmp_path / "RESULTS.md"
-    results.write_text("# End-to-end benchmark\n\n## Earlier run\n\nold figures\n")
+    results.write_text("# End-to-end benchmark\n\nHow to run it.\n\n## Earlier run\n\nold figures\n")
 
     prepend(results, "## Smoke run\n\nnew figures\n")
 
-    text = results.read_text()
-    assert text.startswith("# End-to-end benchmark\n\n## Smoke run\n\nnew figures\n\n## Earlier run\n")
-    assert text.endswith("old figures\n")
+    assert results.read_text() == ("# End-to-end benchmark\n\nHow to run it.\n\n## Smoke run\n\nnew figures\n\n"
+                                   "## Earlier run\n\nold figures\n")
+
+
+def test_e2e_results_of_a_first_run(tmp_path):
+    results = tmp_path / "RESULTS.md"
+    prepend(results, "## First run\n")
+    assert results.read_text().endswith("\n\n## First run\n")
+    assert results.read_text().startswith("# ")
 
 
 def test_e2e_topology_option_names_the_topology_files():
@@ -45,3 +51,12 @@ def test_e2e_topology_option_names_the_topology_files():
         assert (TOPOLOGIES_DIR / f"{name}.yaml").exists()
     with pytest.raises(SystemExit):
         e2e.main(["--topology", "chained-nowhere", "--no-write"])
+
+
+def test_e2e_results_go_below_the_marker_when_there_is_one(tmp_path):
+    results = tmp_path / "RESULTS.md"
+    results.write_text(f"# Title\n\n## How to run\n\ncommands\n\n{RUNS_MARKER}\n\n## Earlier run\n")
+
+    prepend(results, "## New run\n")
+
+    assert results.read_text() == f"# Title\n\n## How to run\n\ncommands\n\n{RUNS_MARKER}\n\n## New run\n\n## Earlier run\n"
