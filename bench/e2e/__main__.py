@@ -1,7 +1,10 @@
 """Benchmark: end-to-end latency, sustained throughput and memory, the pipeline against Alertmanager 0.25.
 
-    python -m bench.e2e [--topology default|split] [--repeats 2] [--rates 1000,2000,4000,7000,10000,14000]
-                        [--rss-points 100000,250000] [--label "full run"]
+    python -m bench.e2e [--topology default|split] [--store memory://|rocksdb://] [--repeats 2]
+                        [--rates 1000,2000,4000,7000,10000,14000] [--rss-points 100000,250000]
+                        [--label "full run"] [--note "what else ran"]
+
+(The exact commands of a full run are at the top of bench/e2e/RESULTS.md.)
 
 One run starts, side by side and for the whole run: a webhook receiver (bench.e2e.receiver, its own
 process), Debian's Alertmanager 0.25 (tests.integration.peer_processes) and the whole pipeline — the
