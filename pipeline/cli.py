@@ -225,6 +225,49 @@ def worker(chain: str) -> None:
     run_chain(chain, settings)
 
 
+@main.command("run")
+@click.option("--config.file", "config_file", type=click.Path(exists=True, dir_okay=False),
+              help="Alertmanager configuration file (as alertmanager --config.file); sets alertmanager_config.")
+@click.option("--web.config.file", "web_config_file", type=click.Path(exists=True, dir_okay=False),
+              help="Web configuration (TLS, basic auth, tokens, roles) of the bridge; sets web.config_file.")
+@click.option("--web.listen-address", "listen_address", metavar="HOST:PORT",
+              help="Where the bridge listens (as alertmanager --web.listen-address); sets bridge.host/port.")
+@click.option("--topology", "topology_file", type=click.Path(exists=True, dir_okay=False),
+              help="Topology file; sets topics.topology_file.")
+@click.option("--apply/--no-apply", "apply_topology", default=True, show_default=True,
+              help="Create missing topics first (never deletes; drift is reported, not fixed).")
+@click.option("--with-sources", is_flag=True, help="Also run the poll and stream sources (pipeline sources run).")
+@click.option("--stop-timeout", type=click.FloatRange(1, 600), default=30.0, show_default=True,
+              help="Seconds each component gets to stop cleanly on SIGTERM before it is killed.")
+def run_all(config_file: str | None, web_config_file: str | None, listen_address: str | None,
+            topology_file: str | None, apply_topology: bool, with_sources: bool, stop_timeout: float) -> None:
+    """Run the whole topology on this machine: the bridge and a worker per chain (and the sources),
+    restarted when one exits, stopped cleanly on SIGTERM. `pipeline worker <chain>` scales out."""
+    import os
+
+    overrides = {"PIPELINE_ALERTMANAGER_CONFIG": config_file, "PIPELINE_WEB__CONFIG_FILE": web_config_file,
+                 "PIPELINE_TOPICS__TOPOLOGY_FILE": topology_file}
+    if listen_address:
+        host, sep, port = listen_address.rpartition(":")
+        if not sep or not port.isdigit():
+            raise click.BadParameter(f"{listen_address!r}: expected HOST:PORT", param_hint="--web.listen-address")
+        overrides |= {"PIPELINE_BRIDGE__HOST": host or "0.0.0.0", "PIPELINE_BRIDGE__PORT": port}
+    for name, value in overrides.items():
+        if value:
+            os.environ[name] = str(os.path.abspath(value)) if name.endswith(("CONFIG", "FILE")) else value
+    # A long-running installation keeps its tables on disk (bounded memory, fast restarts) unless the
+    # store was chosen explicitly; memory:// is for tests and short demos.
+    os.environ.setdefault("PIPELINE_WORKER__STORE", "rocksdb://")
+    settings = _settings()
+    declared = _load_topology(settings)
+    _load_am_config(str(settings.alertmanager_config))  # a bad file stops here, before anything starts
+    if apply_topology and _apply(False, False):
+        click.echo("topology drift reported above is left as it is (pipeline topology apply --fix-config)")
+    from pipeline.supervisor import run
+
+    sys.exit(run(settings, declared, with_sources=with_sources, echo=click.echo, stop_timeout_s=stop_timeout))
+
+
 @main.command("bridge")
 @click.option("--web.config.file", "web_config_file", type=click.Path(dir_okay=False),
               help="Web configuration (TLS, basic auth, tokens, roles); sets web.config_file.")
@@ -481,6 +524,31 @@ def topology_apply(fix_config: bool, increase_partitions: bool) -> None:
         sys.exit(3)
 
 
+@topology.command("acls")
+@click.option("--principal", default="User:pipeline", show_default=True,
+              help="Kafka principal to grant (one per component: run once per principal with --component).")
+@click.option("--component", "components", multiple=True,
+              help="Only these components (bridge, sources, 'worker <chain>'); default all.")
+def topology_acls(principal: str, components: tuple[str, ...]) -> None:
+    """Print the kafka-acls.sh commands granting what each component reads and writes (from the topology)."""
+    from pipeline.topology.acls import required_acls
+
+    settings = _settings()
+    needs = required_acls(_load_topology(settings), settings.topics.prefix)
+    known = sorted({n.component for n in needs})
+    unknown = [c for c in components if c not in known]
+    if unknown:
+        raise click.BadParameter(f"{', '.join(unknown)}: choose from {', '.join(known)}", param_hint="--component")
+    current = None
+    for need in needs:
+        if components and need.component not in components:
+            continue
+        if need.component != current:
+            current = need.component
+            click.echo(f"# {current}")
+        click.echo(need.kafka_acls(principal, settings.kafka.bootstrap_servers))
+
+
 @topology.command("describe")
 @click.option("--offline", is_flag=True, help="Only the declaration; do not ask the cluster.")
 def topology_describe(offline: bool) -> None:
@@ -697,6 +765,114 @@ def silence_preview(matchers: tuple[str, ...], since: str | None, duration: str,
     else:
         click.echo(preview_words(result), nl=False)
     sys.exit(0 if result["guard"]["allowed"] else 1)
+
+
+# -- what-if replay (issue #14 point 2; pipeline/whatif) ------------------------------------------------
+@main.command("whatif")
+@click.option("--config", "candidate", required=True, type=click.Path(dir_okay=False),
+              help="The candidate Alertmanager configuration (compared with alertmanager_config).")
+@click.option("--rules", "candidate_rules", default=None, type=click.Path(dir_okay=False),
+              help="A candidate classification file (default: classification.rules_file for both).")
+@click.option("--since", default=None, metavar="DURATION", help="The window: the last DURATION (default 24h).")
+@click.option("--from", "from_", default=None, metavar="TIME", help="The window's start (RFC 3339), with --to.")
+@click.option("--to", "to", default=None, metavar="TIME", help="The window's end (RFC 3339; default now).")
+@click.option("--warmup", default="0s", show_default=True, metavar="DURATION",
+              help="Replay this much before the window first (groups and alerts already open), not counted.")
+@click.option("--input", "kind", type=click.Choice(["raw", "normalized"]), default="raw", show_default=True,
+              help="Which recorded topic to replay: alerts.raw (normalize runs too) or alerts.normalized.")
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--fail-on-lost-page", "fail_on", multiple=True, metavar="PRIORITY",
+              help="Exit 3 when a page of this priority (e.g. P0) would be lost; repeatable.")
+def whatif(candidate: str, candidate_rules: str | None, since: str | None, from_: str | None, to: str | None,
+           warmup: str, kind: str, output_format: str, fail_on: tuple[str, ...]) -> None:
+    """What the candidate configuration would have done to the traffic Kafka keeps: both configurations
+    replayed on simulated time through the real stages, and the difference (notifications per receiver,
+    alerts newly silenced or inhibited, pages gained or lost).
+
+    Exit 0: replayed; 2: an error (a configuration does not load, a bad window, the broker);
+    3: --fail-on-lost-page P and a page of priority P would be lost."""
+    from datetime import datetime, timedelta, timezone
+    from pathlib import Path
+
+    import orjson
+
+    from pipeline.alertmanager_config import ConfigFileError as ConfigError
+    from pipeline.alertmanager_config import load_alertmanager_config
+    from pipeline.classification.config import ClassificationFileError, load_classification_file
+    from pipeline.durations import parse_duration
+    from pipeline.topology import TopologyError, load_topology
+    from pipeline.whatif.recorded import read_timeline
+    from pipeline.whatif.replay import ReplayOptions, Setup
+    from pipeline.whatif.report import EXIT_ERROR, compare
+
+    def fail(message: str) -> None:
+        click.echo(f"error: {message}", err=True)
+        sys.exit(EXIT_ERROR)
+
+    def when(text: str, option: str) -> datetime:
+        try:
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            fail(f"{option} {text!r}: expected an RFC 3339 time such as 2026-01-31T12:00:00Z")
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+    settings = _settings()
+    now = datetime.now(timezone.utc)
+    if since is not None and (from_ is not None or to is not None):
+        fail("--since and --from/--to are exclusive")
+    try:
+        lead = parse_duration(warmup)
+        if from_ is not None:
+            start, end = when(from_, "--from"), (when(to, "--to") if to else now)
+        else:
+            if to is not None:
+                fail("--to needs --from")
+            start, end = now - parse_duration(since or "24h"), now
+    except ValueError as exc:
+        fail(str(exc))
+    if end <= start:
+        fail(f"the window ends ({end.isoformat()}) before it starts ({start.isoformat()})")
+    if (end - start + lead).total_seconds() > settings.whatif.max_window_s:
+        fail(f"the window (warm-up included) is longer than whatif.max_window_s ({settings.whatif.max_window_s:g} s)")
+    try:
+        rules = load_classification_file(settings.classification.rules_file)
+        new_rules = load_classification_file(Path(candidate_rules)) if candidate_rules else rules
+    except ClassificationFileError as exc:
+        fail(str(exc))
+    try:
+        current = Setup("current", load_alertmanager_config(settings.alertmanager_config), rules,
+                        str(settings.alertmanager_config))
+    except ConfigError as exc:
+        fail(f"the current configuration does not load: {exc}")
+    try:
+        proposed = Setup("candidate", load_alertmanager_config(Path(candidate)), new_rules, candidate)
+    except ConfigError as exc:
+        fail(f"the candidate configuration does not load: {exc}")
+    try:
+        topology = load_topology(settings.topics.topology_file)
+    except TopologyError as exc:
+        fail(str(exc))
+    if fail_on and not (rules.classification.labels.priority and new_rules.classification.labels.priority):
+        fail("--fail-on-lost-page needs the priority label: classification.labels.priority is null in the "
+             "classification file, so pages carry no priority")
+    try:
+        timeline, read = read_timeline(settings, topology, kind, start - lead, end)
+    except Exception as exc:  # noqa: BLE001 - the broker's errors (its client's types stay in pipeline.runtime)
+        fail(f"reading the recorded traffic: {exc}")
+    options = ReplayOptions(tick=timedelta(seconds=settings.group.tick_s),
+                            max_flushes_per_tick=settings.group.max_flushes_per_tick,
+                            max_record_bytes=settings.max_record_bytes, external_url=settings.group.external_url,
+                            max_notifications=settings.whatif.max_notifications,
+                            max_notification_bytes=settings.group.max_notification_bytes)
+    report = compare(timeline, current, proposed, topology, counted_from=start, options=options, read=read,
+                     max_examples=settings.whatif.max_examples)
+    if output_format == "json":
+        click.echo(orjson.dumps(report.to_json(fail_on), option=orjson.OPT_INDENT_2).decode())
+    else:
+        click.echo(report.words(fail_on), nl=False)
+    for cap in report.capped:
+        click.echo(f"warning: capped ({cap}): the replay covers only part of the window", err=True)
+    sys.exit(report.exit_code(fail_on))
 
 
 # -- alert sources (pipeline/sources): the local NATS server, list, check, run ---------------------------

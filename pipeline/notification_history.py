@@ -42,6 +42,17 @@ def notification_topic(topology: Topology) -> str:
     return found[0]
 
 
+def retained_start(topology: Topology, topic: str, start: datetime,
+                   now: datetime | None = None) -> tuple[datetime, timedelta | None]:
+    """``start`` moved up to the oldest time ``topic`` still keeps (its declared retention, counted back
+    from ``now``), and that retention (None: kept forever). The one clipping rule of every reader of a
+    past window (this module, the what-if replay in pipeline.whatif)."""
+    retention_ms = topology.topics[topic].retention_ms
+    retention = None if retention_ms < 0 else timedelta(milliseconds=retention_ms)
+    now = now or datetime.now(timezone.utc)
+    return (max(start, now - retention) if retention is not None else start), retention
+
+
 @dataclass
 class HistoryWindow:
     """What was read: the window asked for, where it really starts, and whether a bound stopped it."""
@@ -98,10 +109,7 @@ class NotificationHistory:
         topology = topology or load_topology(settings.topics.topology_file)
         self.settings = settings
         self.topic = notification_topic(topology)
-        retention_ms = topology.topics[self.topic].retention_ms
-        retention = None if retention_ms < 0 else timedelta(milliseconds=retention_ms)
-        now = datetime.now(timezone.utc)
-        clipped = max(start, now - retention) if retention is not None else start
+        clipped, retention = retained_start(topology, self.topic, start)
         self.window = HistoryWindow(self.topic, clipped, end, start, retention)
         self.max_records = max_records
         self.max_seconds = max_seconds

@@ -52,6 +52,10 @@ class KafkaSettings(Section):
     sasl_username: str | None = Field(None, description="SASL user name.")
     sasl_password: SecretStr | None = Field(None, description="SASL password (secret).")
     ssl_ca_location: Path | None = Field(None, description="CA bundle for SSL listeners.")
+    ssl_certificate_location: Path | None = Field(
+        None, description="Client certificate (PEM) for listeners that require one (mTLS).")
+    ssl_key_location: Path | None = Field(None, description="Private key (PEM) of the client certificate.")
+    ssl_key_password: SecretStr | None = Field(None, description="Password of the client key, if encrypted (secret).")
     request_timeout_s: float = Field(
         10.0, gt=0, description="Admin and metadata request timeout, seconds."
     )
@@ -71,6 +75,12 @@ class KafkaSettings(Section):
             config["sasl.password"] = self.sasl_password.get_secret_value()
         if self.ssl_ca_location:
             config["ssl.ca.location"] = str(self.ssl_ca_location)
+        if self.ssl_certificate_location:
+            config["ssl.certificate.location"] = str(self.ssl_certificate_location)
+        if self.ssl_key_location:
+            config["ssl.key.location"] = str(self.ssl_key_location)
+        if self.ssl_key_password:
+            config["ssl.key.password"] = self.ssl_key_password.get_secret_value()
         return config
 
 
@@ -262,6 +272,25 @@ class WorkerSettings(Section):
         description="When a record made a timer due (group_wait 0), how long the tick waits for more "
         "of the same burst before it runs, seconds.",
     )
+    watermark_interval_s: float = Field(
+        0.005, gt=0, le=1,
+        description="While a chain that feeds the group stage is busy, how often it reports how far it "
+        "handled its input (event-time watermark, pipeline.runtime.event_time), seconds.",
+    )
+    watermark_idle_interval_s: float = Field(
+        0.1, gt=0, le=60,
+        description="The same when it handled nothing for watermark_hot_s: bounds how long a group "
+        "waits for a worker of the upstream chain that got none of the alerts, seconds.",
+    )
+    watermark_hot_s: float = Field(
+        0.05, ge=0, le=60,
+        description="How long after the last record a chain reports at watermark_interval_s, seconds.",
+    )
+    watermark_lateness_ms: int = Field(
+        10, ge=0, le=10_000,
+        description="Once a chain read all its input partition holds, the time it reports is now minus "
+        "this: the spread between the partitions' appends of one write, milliseconds.",
+    )
     rocksdb_cache_mb: int = Field(32, ge=1, description="RocksDB block cache of a worker (rocksdb:// store), MiB.")
     rocksdb_write_buffer_mb: int = Field(
         8, ge=1, description="RocksDB memtable size of a worker (two at most), MiB."
@@ -327,6 +356,17 @@ class GroupSettings(Section):
     )
     max_flushes_per_tick: int = Field(
         2000, ge=1, description="Groups flushed per tick at most; the rest follow at the next tick."
+    )
+    first_flush_max_wait_s: float = Field(
+        0.25, ge=0, le=10,
+        description="How long past its due time a group's first flush waits for the alerts received "
+        "with its first one that are still in the stages before (the event-time watermark), seconds.",
+    )
+    max_notification_bytes: int = Field(
+        8 * 1024 * 1024, ge=256 * 1024, le=15 * 1024 * 1024,
+        description="A notification of a group larger than this (bytes, encoded) carries its first "
+        "alerts that fit and counts the rest in truncatedAlerts, as max_alerts does. Below the "
+        "notification topics' max.message.bytes (16 MiB), which a record must never pass.",
     )
 
 
@@ -438,6 +478,31 @@ class SilenceSettings(Section):
     )
 
 
+class WhatifSettings(Section):
+    """The what-if replay (`pipeline whatif`, issue #14): recorded traffic through the current and a
+    candidate configuration."""
+
+    max_records: int = Field(
+        1_000_000, ge=1,
+        description="Alert records read from the recorded topic at most (held in memory, sorted by time: "
+        "about 0.5-1 KiB each); a capped replay says so and covers only part of the window.",
+    )
+    max_silence_records: int = Field(
+        100_000, ge=1, description="Records read from the silences topic at most (it is compacted)."
+    )
+    max_seconds: float = Field(
+        300.0, gt=0, le=3600, description="Longest time spent reading each topic, seconds; a capped read says so."
+    )
+    max_window_s: float = Field(
+        604800.0, gt=0, description="Longest window a replay may ask for, seconds (alerts.raw keeps 7 d)."
+    )
+    max_notifications: int = Field(
+        1_000_000, ge=1,
+        description="Notifications one replay may produce at most; past it the replay stops, saying so.",
+    )
+    max_examples: int = Field(3, ge=0, le=100, description="Examples shown per kind of difference.")
+
+
 class HistorySettings(Section):
     """PostgreSQL and the alert history kept in it (issue #15): the history stage, its queries, the
     flapping signal. See docs/history.md."""
@@ -534,6 +599,12 @@ class DevSettings(Section):
     kafka_controller_port: int = Field(
         19093, ge=1, le=65535, description="Local KRaft controller port."
     )
+    kafka_secure_listeners: bool = Field(
+        False, description="Also listen with SASL_SSL (SCRAM-SHA-512; user `pipeline`, password generated "
+        "into <state_dir>/kafka/scram-password) and with mTLS (SSL, client certificate required), with "
+        "certificates from the local CA (<state_dir>/certs).")
+    kafka_sasl_ssl_port: int = Field(19094, ge=1, le=65535, description="Local broker's SASL_SSL port.")
+    kafka_mtls_port: int = Field(19095, ge=1, le=65535, description="Local broker's mTLS (SSL) port.")
     kafka_heap: str = Field(
         "1g", description="JVM heap (-Xms/-Xmx) of the local broker (~60 KB per partition; 512m ran out "
         "at ~16,000 partitions).")
@@ -605,6 +676,7 @@ class Settings(BaseSettings):
     history: HistorySettings = Field(default_factory=HistorySettings)
     dev: DevSettings = Field(default_factory=DevSettings)
     silences: SilenceSettings = Field(default_factory=SilenceSettings)
+    whatif: WhatifSettings = Field(default_factory=WhatifSettings)
     sources: SourcesSettings = Field(default_factory=SourcesSettings)
 
     @classmethod

@@ -34,7 +34,7 @@ inhibit_rules:
 
 
 class AcknowledgingWriter:
-    async def send_values(self, topic, keys, values, partitions=None) -> None:
+    async def send_values(self, topic, keys, values, partitions=None, timestamp_ms=None) -> None:
         return None
 
     async def send_all(self, records) -> None:

@@ -105,7 +105,7 @@ def run_once(raws: list[bytes], settings: Settings, flush_each: bool, now: datet
         processor.tick = stage_clock.wrap(name, processor.tick)
     raw_topic = topology.stages["normalize"].inputs["raw"]
     notifications_topic = topology.stages["group"].outputs["notifications"]
-    runtime = MemoryRuntime(topology, processors, log_topics=[notifications_topic])
+    runtime = MemoryRuntime(topology, processors, keep=[notifications_topic])
     notifications = 0
     gc.collect()
     t0 = time.process_time()
@@ -114,8 +114,7 @@ def run_once(raws: list[bytes], settings: Settings, flush_each: bool, now: datet
         if flush_each:
             runtime.tick_wanted(now)  # as the worker wakes the group's timer right after the record
         if i % 1000 == 999 or i == len(raws) - 1:
-            notifications += len(runtime.written.get(notifications_topic, ()))
-            runtime.written.clear()  # the log of the notifications (decoded, as the sink would): bounded
+            notifications += len(runtime.take(notifications_topic))  # decoded, as the sink would; bounded
     total = time.process_time() - t0
     runtime.close()
     out = dict(stage_clock.spent)

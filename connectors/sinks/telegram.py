@@ -23,8 +23,22 @@ from connectors.sinks.view import HTML, PLAIN, NotificationView, fit_lines
 from pipeline.models import Notification
 
 MESSAGE_LIMIT = 4096
-_TAG = re.compile(r"<(/?)([a-zA-Z-]+)[^>]*>")
-_PARTIAL_END = re.compile(r"<[^>]*$|&[#a-zA-Z0-9]*$")
+# Linear time on any text: a tag holds no "<" (with "[^>]*", "<a<a<a…" without ">" rescanned the rest of
+# the text from every "<": quadratic).
+_TAG = re.compile(r"<(/?)([a-zA-Z-]+)[^<>]*>")
+_ENTITY_CHARS = frozenset("#abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+
+
+def _without_partial_end(head: str) -> str:
+    """``head`` without a tag or an entity cut by the truncation: from the first "<" after the last
+    ">", or a trailing "&…" entity start."""
+    start = head.find("<", head.rfind(">") + 1)
+    if start >= 0:
+        return head[:start]
+    amp = head.rfind("&")
+    if amp >= 0 and all(ch in _ENTITY_CHARS for ch in head[amp + 1:]):
+        return head[:amp]
+    return head
 
 
 class TelegramConfig(ConnectorConfig):
@@ -51,7 +65,7 @@ def truncate_html(text: str, limit: int, marker: str = "…") -> str:
         return text
     cut = limit - len(marker)
     while True:
-        head = _PARTIAL_END.sub("", text[:cut])
+        head = _without_partial_end(text[:cut])
         open_tags: list[str] = []
         for found in _TAG.finditer(head):
             if found.group(1):
@@ -63,7 +77,10 @@ def truncate_html(text: str, limit: int, marker: str = "…") -> str:
         result = head + marker + closing
         if len(result) <= limit or cut <= 0:
             return result
-        cut -= len(result) - limit
+        # Cutting n characters of markup also drops the closing tags it opened: halve the excess each
+        # round (a few rounds) rather than cut all of it, and never below nothing (a negative cut would
+        # slice from the end).
+        cut = max(0, cut - max(1, (len(result) - limit) // 2))
 
 
 class TelegramConnector(Connector):

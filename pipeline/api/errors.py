@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 
@@ -54,3 +55,12 @@ async def handle_api_error(_request: object, exc: Exception) -> Response:
     {ApiError: handle_api_error}``), e.g. from :func:`pipeline.web.access.require_role`."""
     assert isinstance(exc, ApiError)
     return exc.response()
+
+
+async def handle_http_exception(_request: object, exc: Exception) -> Response:
+    """Starlette's own errors (no route: 404, wrong method: 405) in the same JSON error body."""
+    assert isinstance(exc, HTTPException)
+    names = {404: "not_found", 405: "method_not_allowed"}
+    return ApiError.problem(exc.status_code, names.get(exc.status_code, "error"), str(exc.detail),
+                            dict(exc.headers or {})).response()
+

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp
 
-from pipeline.api.errors import ApiError, handle_api_error
+from pipeline.api.errors import ApiError, handle_api_error, handle_http_exception
 from pipeline.bridge import metrics
 from pipeline.bridge.auth import check_auth
 from pipeline.bridge.openapi import OPENAPI_PATH
@@ -106,17 +107,19 @@ class Bridge:
             payload = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
             raise ApiError.problem(400, "bad_request", f"request body is not valid JSON: {exc}") from None
+        received = datetime.now(timezone.utc)
         if hasattr(FORMATS[source.type], "parse_records"):
             # Fast path (Alertmanager API v2 and webhook): straight from the decoded JSON to record
             # bytes, with the same rules, messages and bytes as the model path (pipeline.ingest.records).
-            batch = self._parse(source, payload, records=True)
+            batch = self._parse(source, payload, received, records=True)
             self._check_count(source, batch.total)
             keys, values, problems = batch.keys, batch.values, batch.problems
         else:
-            parsed = self._parse(source, payload)
+            parsed = self._parse(source, payload, received)
             self._check_count(source, len(parsed.alerts) + len(parsed.problems))
             keys, values, problems = encode_alerts(parsed, self.config.max_record_bytes)
-        await self._write(source, keys, values)
+        # Every record of the request carries its receipt (rounded up to the ms) as its timestamp.
+        await self._write(source, keys, values, math.ceil(received.timestamp() * 1000))
         source_metrics = self.source_metrics[source.name]
         source_metrics.received(len(values))
         source_metrics.succeeded()
@@ -159,7 +162,7 @@ class Bridge:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    def _parse(self, source: Source, payload: Any, records: bool = False):
+    def _parse(self, source: Source, payload: Any, received_at: datetime, records: bool = False):
         parser = FORMATS[source.type]
         options: dict[str, Any] = {"mapping": self.mappings[source.name]} if source.type == "generic" else {}
         if records:
@@ -167,15 +170,15 @@ class Bridge:
         else:
             parse = parser.parse
         try:
-            return parse(payload, source=source.name, received_at=datetime.now(timezone.utc),
+            return parse(payload, source=source.name, received_at=received_at,
                          resolve_timeout=source.resolve_timeout or self.config.resolve_timeout,
                          stamp=self.stamps[source.name], **options)
         except PayloadError as exc:
             raise ApiError.problem(exc.status, "bad_request" if exc.status == 400 else "unprocessable", exc.message) from None
 
-    async def _write(self, source: Source, keys: list[bytes | None], values: list[bytes]) -> None:
+    async def _write(self, source: Source, keys: list[bytes | None], values: list[bytes], received_ms: int) -> None:
         try:
-            await self.writer.write(keys, values)
+            await self.writer.write(keys, values, received_ms)
         except ProduceError as exc:
             metrics.PRODUCE_FAILURES.labels(source.name).inc()
             self.source_metrics[source.name].rejected("unavailable", len(values))
@@ -252,12 +255,6 @@ def _success(accepted: int) -> Response:
     return Response(b'{"status":"success","accepted":%d}' % accepted, media_type="application/json")
 
 
-async def _http_error(_request: Request, exc: HTTPException) -> Response:
-    names = {404: "not_found", 405: "method_not_allowed"}
-    return error_response(exc.status_code, names.get(exc.status_code, "error"), str(exc.detail),
-                          dict(exc.headers or {}))
-
-
 async def _unexpected_error(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error on %s %s", request.method, request.url.path)
     # Some alerts may already be stored; retrying is safe because a duplicate raw alert is merged
@@ -302,6 +299,6 @@ def build_app(bridge: Bridge, on_shutdown=None, api=None, history=None, *, authe
             on_shutdown()
 
     app = Starlette(routes=policy.routes, lifespan=lifespan,
-                    exception_handlers={ApiError: handle_api_error, HTTPException: _http_error,
+                    exception_handlers={ApiError: handle_api_error, HTTPException: handle_http_exception,
                                         Exception: _unexpected_error})
     return AccessMiddleware(app, policy, authenticator, public_paths=public_paths, max_body_bytes=max_body_bytes)

@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.devenv.process import DevEnvError, ManagedProcess, port_in_use
+from pipeline.devenv.process import DevEnvError, ManagedProcess, port_in_use, write_private
 from pipeline.runtime.admin import BrokerNotReady, broker_answers, wait_for_broker
 from pipeline.paths import DEPLOY_DIR
 from pipeline.settings import DevSettings
@@ -89,17 +89,38 @@ class LocalKafka:
         return True
 
     # -- configuration ----------------------------------------------------------------------
+    @property
+    def sasl_ssl_bootstrap(self) -> str:
+        return f"127.0.0.1:{self.dev.kafka_sasl_ssl_port}"
+
+    @property
+    def mtls_bootstrap(self) -> str:
+        return f"127.0.0.1:{self.dev.kafka_mtls_port}"
+
+    @property
+    def scram_password_file(self) -> Path:
+        return self.home / "scram-password"
+
     def server_properties(self) -> str:
         controller = f"127.0.0.1:{self.dev.kafka_controller_port}"
+        listeners = [f"PLAINTEXT://{self.bootstrap}"]
+        protocols = "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT"
+        secure: list[str] = []
+        if self.dev.kafka_secure_listeners:
+            listeners += [f"SASL_SSL://{self.sasl_ssl_bootstrap}", f"SSL://{self.mtls_bootstrap}"]
+            protocols += ",SASL_SSL:SASL_SSL,SSL:SSL"
+            secure = self._secure_properties()
         return "\n".join([
             "process.roles=broker,controller",
             "node.id=1",
             f"controller.quorum.voters=1@{controller}",
-            f"listeners=PLAINTEXT://{self.bootstrap},CONTROLLER://{controller}",
-            f"advertised.listeners=PLAINTEXT://{self.bootstrap}",
+            f"listeners={','.join(listeners)},CONTROLLER://{controller}",
+            f"advertised.listeners={','.join(listeners)}",
+            # Brokers and the controller talk in plaintext on loopback; clients choose a listener.
             "inter.broker.listener.name=PLAINTEXT",
             "controller.listener.names=CONTROLLER",
-            "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            f"listener.security.protocol.map={protocols}",
+            *secure,
             f"log.dirs={self.data_dir}",
             "num.partitions=1",
             "offsets.topic.replication.factor=1",
@@ -112,6 +133,46 @@ class LocalKafka:
             "auto.create.topics.enable=false",
             "",
         ])
+
+    def _secure_properties(self) -> list[str]:
+        """SASL_SSL (SCRAM-SHA-512) and mTLS listeners with a certificate of the local CA, given inline
+        as PEM (Kafka's PEM key stores in files need an encrypted key; inline ones do not)."""
+        from pipeline.devenv.certs import local_ca
+
+        ca = local_ca(self.dev.state_dir)
+        pair = ca.issue("kafka")
+
+        def inline(path: Path) -> str:
+            return path.read_text().strip().replace("\n", "\\n")
+
+        tls = [
+            "ssl.keystore.type=PEM",
+            f"ssl.keystore.certificate.chain={inline(pair.cert_file)}",
+            f"ssl.keystore.key={inline(pair.key_file)}",
+            "ssl.truststore.type=PEM",
+            f"ssl.truststore.certificates={inline(ca.cert_file)}",
+        ]
+        return [
+            *(f"listener.name.sasl_ssl.{line}" for line in tls),
+            *(f"listener.name.ssl.{line}" for line in tls),
+            "listener.name.ssl.ssl.client.auth=required",
+            "sasl.enabled.mechanisms=SCRAM-SHA-512",
+            "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config="
+            "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+        ]
+
+    def ensure_scram_user(self) -> tuple[str, str]:
+        """The SCRAM-SHA-512 user of the SASL_SSL listener (``pipeline``, password generated once into
+        the state dir), set through the plaintext listener. Returns (user, password)."""
+        import secrets
+
+        from pipeline.runtime.admin import set_scram_credentials
+
+        if not self.scram_password_file.exists():
+            write_private(self.scram_password_file, secrets.token_urlsafe(24).encode())
+        password = self.scram_password_file.read_text().strip()
+        set_scram_credentials(self.bootstrap, "pipeline", password)
+        return "pipeline", password
 
     def _write_config(self) -> Path:
         self.home.mkdir(parents=True, exist_ok=True)
@@ -157,11 +218,15 @@ class LocalKafka:
             return BrokerStart(self.bootstrap, 0.0, False, already_running=True)
         java = self._java()
         downloaded = self.ensure_jars()
-        for port in (self.dev.kafka_port, self.dev.kafka_controller_port):
+        ports = [self.dev.kafka_port, self.dev.kafka_controller_port]
+        if self.dev.kafka_secure_listeners:
+            ports += [self.dev.kafka_sasl_ssl_port, self.dev.kafka_mtls_port]
+        for port in ports:
             if port_in_use(port):
                 raise DevEnvError(
                     f"port {port} is already in use; stop what listens there or choose other ports "
-                    "(PIPELINE_DEV__KAFKA_PORT, PIPELINE_DEV__KAFKA_CONTROLLER_PORT)"
+                    "(PIPELINE_DEV__KAFKA_PORT, PIPELINE_DEV__KAFKA_CONTROLLER_PORT, PIPELINE_DEV__KAFKA_SASL_SSL_PORT, "
+                    "PIPELINE_DEV__KAFKA_MTLS_PORT)"
                 )
         properties = self._write_config()
         self._format_storage(java, properties)
@@ -187,6 +252,8 @@ class LocalKafka:
                 f"The broker's data in {self.data_dir} holds {count_topic_dirs(self.data_dir)} partition "
                 "directories. If it grew from old test runs, `pipeline dev reset` deletes it and starts empty."
             ) from exc
+        if self.dev.kafka_secure_listeners:
+            self.ensure_scram_user()
         return BrokerStart(self.bootstrap, time.monotonic() - launched, downloaded)
 
     def reset(self) -> bool:

@@ -12,6 +12,10 @@ mute stages): DedupStage → RetryStage → SetNotifiesStage.
   and builds template.Data: status "firing" if any alert of the (truncated)
   batch fires; commonLabels/commonAnnotations = the pairs shared by every alert
   of the batch (a missing key reads as "", as a Go map does).
+- Beyond Alertmanager: a notification is one Kafka record, so a group too large
+  for one is cut to the first alerts that fit ``max_bytes`` and ``truncatedAlerts``
+  counts the rest, as ``max_alerts`` does (the notification log still logs every
+  alert: the cut ones are not re-sent at the next flush either, as with max_alerts).
 - SetNotifiesStage logs the firing and resolved sets - all of them, whatever
   was sent - once the notification succeeded.
 
@@ -31,7 +35,7 @@ Two Alertmanager details the caller must know:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NamedTuple
@@ -100,6 +104,22 @@ class BuiltNotification(NamedTuple):
     resolved: frozenset[str]
 
 
+# What a notification record carries besides its alerts (ids, group and common labels, headers),
+# bounded: group labels are a subset of each alert's labels, common labels and annotations too.
+NOTIFICATION_OVERHEAD_BYTES = 64 * 1024
+
+
+def _prefix_within(batch: Sequence[Alert], budget: int, size_of: Callable[[Alert], int]) -> int:
+    """How many of the first alerts fit in ``budget`` bytes; at least one (a single alert is bounded
+    by the record size limit at the edge, far below any notification budget)."""
+    total = 0
+    for count, alert in enumerate(batch):
+        total += size_of(alert)
+        if total > budget:
+            return max(count, 1)
+    return len(batch)
+
+
 def build_notification(
     snapshot: FlushSnapshot,
     receiver: str,
@@ -110,6 +130,8 @@ def build_notification(
     now: datetime,
     id_key: str | None = None,
     integration: str = "",
+    max_bytes: int = 0,
+    size_of: Callable[[Alert], int] | None = None,
 ) -> BuiltNotification:
     """What the webhook would send for ``snapshot`` (already restricted to unmuted alerts).
 
@@ -129,6 +151,10 @@ def build_notification(
     if max_alerts and len(batch) > max_alerts:
         truncated = len(batch) - max_alerts
         batch = batch[:max_alerts]
+    if max_bytes and size_of is not None and len(batch) > 1:
+        kept = _prefix_within(batch, max_bytes - NOTIFICATION_OVERHEAD_BYTES, size_of)
+        truncated += len(batch) - kept
+        batch = batch[:kept]
     notification = Notification(
         id=notification_id(snapshot.group_key, id_key or receiver, snapshot.flush_seq),
         receiver=receiver,
@@ -176,6 +202,8 @@ def decide_flush(
     *,
     external_url: str = "",
     retention: timedelta = DEFAULT_RETENTION,
+    max_bytes: int = 0,
+    size_of: Callable[[Alert], int] | None = None,
 ) -> FlushDecision:
     """DedupStage → RetryStage (filtering) → SetNotifiesStage for one integration.
 
@@ -202,6 +230,8 @@ def decide_flush(
         now=now,
         id_key=integration.key,
         integration=f"{integration.name}/{integration.index}",
+        max_bytes=max_bytes,
+        size_of=size_of,
     )
     new_entry = record(entry, firing, resolved, now, snapshot.timing.repeat_interval, retention)
     return FlushDecision(integration, True, reason, built.notification, new_entry, firing, resolved)
@@ -215,6 +245,8 @@ def decide_flushes(
     *,
     external_url: str = "",
     retention: timedelta = DEFAULT_RETENTION,
+    max_bytes: int = 0,
+    size_of: Callable[[Alert], int] | None = None,
 ) -> list[FlushDecision]:
     """``decide_flush`` for each integration of the route's receiver.
 
@@ -229,6 +261,8 @@ def decide_flushes(
             now,
             external_url=external_url,
             retention=retention,
+            max_bytes=max_bytes,
+            size_of=size_of,
         )
         for integration in integrations
     ]

@@ -6,6 +6,7 @@ Endpoints (documented in pipeline/bridge/openapi.yaml):
     GET /api/history/alerts/{fingerprint}/timeline       one alert's changes and notifications
     GET /api/history/top                                 most firings per label value (by) or per alert
     GET /api/history/flapping                            more than `threshold` transitions within `window`
+    GET /api/history/firings                             firings per hour or day (a chart's series)
     GET /api/history/receivers                           per receiver: notifications and outcomes
     GET /api/history/receivers/{receiver}/notifications  a receiver's notifications with their outcomes
 
@@ -32,7 +33,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from pipeline.bridge.app import _http_error as http_error
+from pipeline.api.errors import handle_http_exception
 from pipeline.bridge.app import error_response
 from pipeline.bridge.auth import check_auth
 from pipeline.bridge.sources import BearerAuth
@@ -68,9 +69,10 @@ class HistoryApi:
             Route("/alerts/{fingerprint}/timeline", self.timeline, methods=["GET"]),
             Route("/top", self.top, methods=["GET"]),
             Route("/flapping", self.flapping, methods=["GET"]),
+            Route("/firings", self.firings, methods=["GET"]),
             Route("/receivers", self.receivers, methods=["GET"]),
             Route("/receivers/{receiver}/notifications", self.receiver_notifications, methods=["GET"]),
-        ], exception_handlers={HTTPException: http_error})  # the bridge's JSON 404/405 bodies
+        ], exception_handlers={HTTPException: handle_http_exception})  # the bridge's JSON 404/405 bodies
 
     async def stop(self) -> None:
         if self._own_pool and self._pool is not None:
@@ -165,6 +167,14 @@ class HistoryApi:
         async def work(conn, now):
             return await self._rows_of(conn)(queries.flapping(self.history, q.get("threshold"), q.get("window"),
                                                               q.getlist("filter"), q.get("limit"), now))
+        return await self._answer(request, work)
+
+    async def firings(self, request: Request) -> Response:
+        q = request.query_params
+
+        async def work(conn, now):
+            return await self._rows_of(conn)(queries.firings_over_time(self.history, q.getlist("filter"), q.get("since"),
+                                                                       q.get("until"), q.get("step"), now))
         return await self._answer(request, work)
 
     async def receivers(self, request: Request) -> Response:

@@ -135,6 +135,20 @@ def flapping(threshold, window, filters, limit) -> None:
     _lines(result["items"])
 
 
+@history_group.command("firings")
+@click.option("--step", type=click.Choice(["1h", "1d"]), help="Bucket size; default 1h up to a 7-day window, 1d beyond.")
+@_FILTER
+@_SINCE
+@_UNTIL
+def firings(step, filters, since, until) -> None:
+    """Firings per UTC hour or day in the window, one line per bucket (equality matchers only)."""
+    from pipeline.history import queries
+
+    result = _run(lambda conn, history, now: queries.run_sync(conn, queries.firings_over_time(history, filters, since,
+                                                                                              until, step, now)))
+    _lines(result["buckets"])
+
+
 @history_group.command("receivers")
 @_SINCE
 @_UNTIL

@@ -498,6 +498,52 @@ def firings_sql(start: datetime, end: datetime, params: dict[str, Any]) -> str:
             "GROUP BY fingerprint")
 
 
+MAX_BUCKETS = 1000
+STEPS = {"1h": timedelta(hours=1), "1d": timedelta(days=1)}
+AUTO_HOURLY_UP_TO = timedelta(days=7)
+
+
+def firings_over_time(history: HistorySettings, filters: Iterable[str], since: str | None, until: str | None,
+                      step: str | None, now: datetime) -> Query:
+    """Firings (changes ``new``) per UTC hour or day in the window, from the hourly/daily counts the
+    writer keeps: buckets are whole hours (days), so the first and last may reach past [since, until).
+    Every bucket is in the answer (0 when nothing fired), at most :data:`MAX_BUCKETS` of them.
+    ``step``: ``1h`` or ``1d``; unset, hours up to a 7-day window and days beyond."""
+    start, end = time_range(since, until, now)
+    if step in (None, ""):
+        unit = STEPS["1h"] if end - start <= AUTO_HOURLY_UP_TO else STEPS["1d"]
+    elif step in STEPS:
+        unit = STEPS[step]
+    else:
+        raise QueryError(f"step: {step!r} is not one of {', '.join(STEPS)}")
+    first, stop = _floor(start, unit), _ceil(end, unit)
+    count = int((stop - first) / unit)
+    if count > MAX_BUCKETS:
+        raise QueryError(f"step: {count} buckets of {step or 'the default step'} in this window, at most {MAX_BUCKETS} "
+                         "(choose step=1d or a shorter window)")
+    params: dict[str, Any] = {"first": first, "stop": stop}
+    clauses, _ = matcher_sql(parse_filters(filters), "s.labels", params, allow_regex=False)
+    join = " JOIN alert_summaries s USING (fingerprint)" if clauses else ""
+    extra = "".join(f" AND {c}" for c in clauses)
+    if unit == STEPS["1d"]:
+        params["first"], params["stop"] = first.date(), stop.date()
+        sql = (f"SELECT f.day, sum(f.firings)::bigint FROM alert_firings_daily f{join} "
+               f"WHERE f.day >= %(first)s AND f.day < %(stop)s{extra} GROUP BY f.day")
+    else:
+        sql = (f"SELECT f.hour, sum(f.firings)::bigint FROM alert_firings_hourly f{join} "
+               f"WHERE f.hour >= %(first)s AND f.hour < %(stop)s{extra} GROUP BY f.hour")
+
+    def shape(rows):
+        counts = {}
+        for at, n in rows:
+            moment = at if isinstance(at, datetime) else datetime(at.year, at.month, at.day, tzinfo=timezone.utc)
+            counts[moment.astimezone(timezone.utc)] = n
+        buckets = [{"at": _iso(first + i * unit), "firings": counts.get(first + i * unit, 0)} for i in range(count)]
+        return {"since": _iso(start), "until": _iso(end), "step": int(unit.total_seconds()),
+                "total": sum(b["firings"] for b in buckets), "buckets": buckets}
+    return Query(sql, params, shape)
+
+
 def parse_threshold(text: str | int | None, default: int) -> int:
     if text is None or text == "":
         return default

@@ -78,3 +78,15 @@ def wait_for_broker(
 
 class BrokerNotReady(RuntimeError):
     """No broker answered in time."""
+
+
+def set_scram_credentials(kafka: KafkaSettings | str, user: str, password: str, iterations: int = 8192) -> None:
+    """Create or replace a SCRAM-SHA-512 credential (KRaft keeps it in the cluster metadata)."""
+    from confluent_kafka.admin import ScramCredentialInfo, ScramMechanism, UserScramCredentialUpsertion
+
+    upsert = UserScramCredentialUpsertion(user, ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, iterations),
+                                          password.encode())
+    admin = admin_client(kafka)  # referenced until the answer came: a destroyed client fails its futures
+    for future in admin.alter_user_scram_credentials([upsert]).values():
+        future.result(timeout=30)
+

@@ -37,13 +37,15 @@ class Written:
 
 
 class MemoryRuntime:
+    """``keep``: the topics whose records stay in ``written`` (None: every topic). A replay of a day of
+    traffic keeps only what it reads back, and takes it out with ``take`` as it goes, so memory is
+    bounded by what one step writes, not by the whole run."""
+
     def __init__(self, topology: Topology, processors: Mapping[str, Processor], *,
-                 log_topics: Iterable[str] | None = None):
-        """``log_topics``: the topics whose records ``written`` keeps (decoded); None: every topic. A
-        benchmark keeps only what it counts, so the log costs it nothing elsewhere."""
+                 keep: Iterable[str] | None = None):
         self.topology = topology
-        self._log_topics = None if log_topics is None else frozenset(log_topics)
         self.written: dict[str, list[Written]] = defaultdict(list)
+        self._keep = None if keep is None else frozenset(keep)
         self.executors: list[ChainExecutor] = []
         self._queue: deque[tuple[str, bytes | None, bytes | None, tuple, float]] = deque()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -135,6 +137,10 @@ class MemoryRuntime:
     def records(self, topic: str) -> list[Written]:
         return list(self.written.get(topic, ()))
 
+    def take(self, topic: str) -> list[Written]:
+        """The records written to ``topic`` since the last ``take`` of it, which forgets them."""
+        return self.written.pop(topic, [])
+
     def values(self, topic: str) -> list[Any]:
         return [w.value for w in self.written.get(topic, ())]
 
@@ -151,7 +157,7 @@ class MemoryRuntime:
         raw = out.value
         if raw is not None and not isinstance(raw, (bytes, bytearray)):
             raw = wire.encode(raw)
-        if self._log_topics is None or out.topic in self._log_topics:
+        if self._keep is None or out.topic in self._keep:
             model = RECORD_MODELS.get(spec.schema_name) if spec.schema_name else None
             decoded = raw
             if raw is not None and model is not None:
@@ -221,9 +227,9 @@ class MemoryRuntime:
             if not table.dirty():
                 continue
             frozen = table.freeze()
-            logged = self._log_topics is None or table.changelog in self._log_topics  # type: ignore[attr-defined]
+            kept = self._keep is None or table.changelog in self._keep  # type: ignore[attr-defined]
             for change in frozen.changelog():
-                if logged:
+                if kept:
                     self.written[table.changelog].append(  # type: ignore[attr-defined]
                         Written(table.changelog, change.key, change.value, change.value))  # type: ignore[attr-defined]
                 for processor, port in self._followers.get(table.changelog, ()):  # type: ignore[attr-defined]

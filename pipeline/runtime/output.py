@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from confluent_kafka import KafkaException
@@ -68,6 +68,12 @@ class Writer:
         self.failed: str | None = None
         # highest offset acknowledged per (cluster topic, partition), for the changelogs
         self.offsets: dict[tuple[str, int], int] = {}
+        # extra headers for a batch record of (topic, partition): the worker's watermark reports
+        self.batch_headers: Callable[[str, int], list[tuple[str, bytes]]] | None = None
+
+    async def warm_up(self, topics: Iterable[str]) -> None:
+        """The topics' metadata fetched before the first record to them (DurableProducer.warm_up)."""
+        await asyncio.to_thread(self._producer.warm_up, sorted(set(topics)))
 
     # -- writing ------------------------------------------------------------------------------------
     def write(self, topic: str, key: bytes | None, value: bytes | None, headers: Headers | None = None,
@@ -78,9 +84,9 @@ class Writer:
         if self._loop is None:
             self._loop = asyncio.get_running_loop()  # writes come from the worker's loop only
         partitions = self._batched.get(topic)
-        if partitions is not None and value is not None and partition is None:
-            where = partition_of(key, partitions)
-            if not headers and len(value) < _ALONE_BYTES:
+        if partitions is not None and value is not None:
+            where = partition_of(key, partitions) if partition is None else partition
+            if not headers and len(value) < _ALONE_BYTES and partition is None:
                 self._buffer(topic, where, key, value, tap)
                 return
             self._write_buffer((topic, where, tap))  # what is buffered for it goes first
@@ -132,7 +138,12 @@ class Writer:
         if buffer is None:
             return
         topic, partition, tap = slot
-        self._produce(topic, None, pack(buffer.items), _BATCH_TAP_HEADERS if tap else _BATCH_HEADERS, partition)
+        headers = _BATCH_TAP_HEADERS if tap else _BATCH_HEADERS
+        if self.batch_headers is not None:
+            extra = self.batch_headers(topic, partition)
+            if extra:
+                headers = [*headers, *extra]
+        self._produce(topic, None, pack(buffer.items), headers, partition)
 
     async def barrier(self) -> None:
         """Return once every record written so far is acknowledged (OutputFailed if one was refused)."""

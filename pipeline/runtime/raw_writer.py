@@ -53,10 +53,13 @@ class RawWriter:
             raw_partitions=topology.topics[RAW_TOPIC].partitions,
         )
 
-    async def write(self, keys: Sequence[bytes | None], values: Sequence[bytes]) -> None:
-        """Store raw-alert records (key = fingerprint); ProduceError unless every one is acknowledged."""
+    async def write(self, keys: Sequence[bytes | None], values: Sequence[bytes], received_ms: int | None = None) -> None:
+        """Store raw-alert records (key = fingerprint); ProduceError unless every one is acknowledged.
+        ``received_ms``: when they were received, every record's timestamp (the event time the chains'
+        watermarks follow, pipeline.runtime.event_time)."""
         if values:
-            await self.producer.send_values(self.raw_topic, keys, values, partitions=self.raw_partitions)
+            await self.producer.send_values(self.raw_topic, keys, values, partitions=self.raw_partitions,
+                                            timestamp_ms=received_ms)
 
     async def dead_letter(self, letters: Sequence[DeadLetter]) -> None:
         """Store dead letters, one plain record each (their headers say why); ProduceError unless all

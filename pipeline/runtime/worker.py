@@ -18,6 +18,9 @@ hand it to the chain (pipeline.runtime.chain), write what comes back. What the w
   before every view was read to the end offsets it had at the start.
 - **Async processors**: up to ``MAX_IN_FLIGHT`` records per input topic at once (per key in order when
   ``ORDERED_BY_KEY``); topics with a ``delay`` (retry tiers) hold each record until it is due.
+- **Event time** (pipeline.runtime.event_time): a chain feeding one that waits for the watermark
+  reports per partition of its input how far it handled it, on its batch records and in header-only
+  records; a chain reading reports passes their minimum to its processors and on downstream.
 - A bad record never stops the worker (dead letter with the reason); a record the broker refuses
   does (OutputFailed): its input is read again after the restart.
 """
@@ -25,6 +28,7 @@ hand it to the chain (pipeline.runtime.chain), write what comes back. What the w
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Sequence
@@ -37,6 +41,8 @@ from pipeline import wire
 from pipeline.dead_letters import Rejected, dead_letter_headers
 from pipeline.models import RECORD_MODELS
 from pipeline.runtime.chain import ChainExecutor, DeadLetter, Output, Pending
+from pipeline.runtime.event_time import (WATERMARK_HEADER, Progress, Watermarks, encode_report, first_input,
+                                         report_targets)
 from pipeline.runtime.faust_store import ATTRIBUTE
 from pipeline.runtime.follower import TopicFollower, wait_until_caught_up
 from pipeline.runtime.housekeeping import install_housekeeping
@@ -45,11 +51,12 @@ from pipeline.runtime.output import TAP_HEADER, Writer
 from pipeline.runtime.producer import OutgoingRecord
 from pipeline.runtime.state import MemoryBackend, RocksStore, TableState
 from pipeline.settings import Settings
-from pipeline.stages import build
+from pipeline.stages import EVENT_TIME_STAGES, build
 from pipeline.stages.processor import Processor, Record
 from pipeline.topology import Topology, load_topology
 from pipeline.topology.model import LARGE_RECORD_SIZE, Chain, Stage
-from pipeline.wire.batch import BATCH_HEADER, BATCHED_TOPICS, ITEM_INDEX_HEADER, is_batch, items_of
+from pipeline.wire.batch import (BATCH_HEADER, BATCH_HEADERS, BATCHED_TOPICS, ITEM_INDEX_HEADER, is_batch, items_of,
+                                 pack)
 from pipeline.wire.errors import WireError
 
 log = logging.getLogger(__name__)
@@ -57,6 +64,7 @@ log = logging.getLogger(__name__)
 # Our Faust store (pipeline.runtime.faust_store). With a host part: Faust falls back to the app's
 # default store when the URL is empty, and yarl reads "pipeline://" as empty.
 STORE_URL = "pipeline://tables"
+EMPTY_BATCH = pack([])  # the value of a header-only watermark report
 
 
 class ChainWorker:
@@ -91,6 +99,7 @@ class ChainWorker:
         self._view_targets = {settings.topic(t): follows for t, follows in self.executor.view_ports().items()}
         self._in_flight: dict[str, Any] = {}
         self._paused_generation: int | None = None
+        self._event_time(chain_name)
         self._wire_processors()
 
     # -- construction ---------------------------------------------------------------------------------
@@ -153,6 +162,28 @@ class ChainWorker:
             return self._rocks.table(name)
         raise SystemExit(f"worker.store {store!r}: choose memory:// or rocksdb://")
 
+    def _event_time(self, chain_name: str) -> None:
+        targets = report_targets(self.topology, EVENT_TIME_STAGES)
+        first = first_input(self.chain)
+        self._first_topic = self.settings.topic(first)
+        self._report_to = {self.settings.topic(t) for t in targets.get(chain_name, ())}
+        # A chain whose input carries reports passes the watermark on instead of its own progress.
+        self._forwarding = any(first in topics for topics in targets.values())
+        self._watermarks = Watermarks()
+        self._progress = Progress(self.topology.topics[first].partitions) if self._report_to else None
+        self._next_offset: dict[int, int] = {}     # first input partition -> after the last handled
+        self._reported: set[tuple[str, int]] = set()  # got a report on a batch since the last round
+        self._last_activity = 0.0
+        self._woken = asyncio.Event()  # set by activity after an idle spell: report at once
+        self._event_time_tickers = [i for i, r in enumerate(self.executor.runners)
+                                    if r.processor.WANTS_EVENT_TIME and r.processor.TICK_INTERVAL_S]
+        if self._forwarding:
+            for runner in self.executor.runners:
+                if runner.processor.WANTS_EVENT_TIME:
+                    runner.processor.watermark_ms = self._watermarks.watermark_ms
+        if self._progress is not None:
+            self.writer.batch_headers = self._batch_report
+
     def _wire_processors(self) -> None:
         app = self.app
         topics = list(self.executor.entries)
@@ -167,6 +198,9 @@ class ChainWorker:
             self._tick_wake[index] = asyncio.Event()
             app.task(self._ticker(index, interval))
         app.task(self._checkpointer())
+        app.task(self._warm_up)
+        if self._progress is not None:
+            app.task(self._watermarker)
 
         @app.on_partitions_revoked.connect
         async def before_partitions_go(_app, revoked, **_kwargs) -> None:
@@ -204,6 +238,15 @@ class ChainWorker:
             async for event in stream.noack().events():
                 await self._handle(event)
 
+    async def _warm_up(self) -> None:
+        written = [self.settings.topic(topic) for stage in self.chain.stages for topic in
+                   (*stage.outputs.values(), *(t.changelog for t in stage.tables.values()),
+                    *([stage.dead_letters] if stage.dead_letters else []))]
+        try:
+            await self.writer.warm_up(written)
+        except Exception as exc:  # noqa: BLE001 - an optimisation: the first writes fetch it anyway
+            log.warning("%s: could not fetch the output topics' metadata ahead: %s", self.chain.name, exc)
+
     # -- the loop ----------------------------------------------------------------------------------------
     async def _start_views(self) -> None:
         if self._view_targets and self._follower is None:
@@ -233,6 +276,11 @@ class ChainWorker:
         message = event.message
         headers = message.headers or []
         headers = list(headers.items()) if isinstance(headers, dict) else list(headers)
+        report = next((v for name, v in headers if name == WATERMARK_HEADER), None)
+        if report is not None and event.value == EMPTY_BATCH:
+            self._observe(message, report)  # a header-only report: nothing else to do
+            event.ack()
+            return
         if any(name == TAP_HEADER for name, _ in headers):
             event.ack()  # written as a tap by a chain that passed it on in memory: not ours to read
             return
@@ -281,14 +329,124 @@ class ChainWorker:
             elif outcome:
                 pending.append((position, key, value, outcome, record))
         self._write(outs)
+        counted = self._progress is not None and message.topic == self._first_topic
+        if counted:
+            self._next_offset[message.partition] = message.offset + 1
+            self._active()
         if pending:
-            await self._submit(event, index, topic, delay, pending, headers, batch)
+            progress = None
+            if counted:
+                progress = (message.partition, self._open_ms(message, timestamp))
+                self._progress.started(*progress)
+            await self._submit(event, index, topic, delay, pending, headers, batch, progress, report)
         else:
             self._completed.append(event)
+            if counted and not self._forwarding:
+                self._progress.handled(message.partition, int(timestamp * 1000))
+        if report is not None:
+            self._observe(message, report, open_=bool(pending))
         for ticker in self.executor.wants_tick(now):
             self._tick_wake[ticker].set()
 
-    async def _submit(self, event, index: int, topic: str, delay: float | None, pending, headers, batch: bool) -> None:
+    # -- event time ---------------------------------------------------------------------------------------
+    def _open_ms(self, message, timestamp: float) -> int:
+        if not self._forwarding:
+            return int(timestamp * 1000)
+        known = self._watermarks.watermark_ms(message.partition)
+        return (known if known is not None else -1) + 1
+
+    def _observe(self, message, report: bytes, open_: bool = False) -> None:
+        """A report read on one of our input partitions, after the records before it were handled."""
+        if message.topic != self._first_topic or not self._watermarks.observe(message.partition, report):
+            return
+        if self._progress is not None and self._forwarding and not open_:
+            watermark = self._watermarks.watermark_ms(message.partition)
+            if watermark is not None:
+                self._progress.handled(message.partition, watermark)
+                self._active()
+        for index in self._event_time_tickers:
+            self._tick_wake[index].set()
+
+    def _active(self) -> None:
+        now = time.monotonic()
+        if now - self._last_activity > self.settings.worker.watermark_hot_s:
+            # The first record after an idle spell: the other partitions' reports must not wait for the
+            # idle cadence, or the stage waiting for the watermark waits that long for this record.
+            self._woken.set()
+        self._last_activity = now
+
+    def _report_values(self) -> dict[int, int]:
+        owned = self._owned or frozenset()
+        values = self._progress.report(owned)
+        if not self._forwarding:
+            now_ms = int(time.time() * 1000) - self.settings.worker.watermark_lateness_ms
+            for partition in owned:
+                if not self._progress.busy(partition) and self._caught_up(partition):
+                    values[partition] = max(values.get(partition, -1), now_ms)
+        return values
+
+    def _caught_up(self, partition: int) -> bool:
+        """Whether every record the partition held at the consumer's last fetch was handled. Reads
+        aiokafka's highwater and position and Faust's read offset (set once a record was handed to
+        the agents; after a seek, the offset sought to), see docs/faust.md."""
+        from faust.types import TP
+
+        tp = TP(self._first_topic, partition)
+        try:
+            consumer = self.app.consumer._thread._ensure_consumer()
+            state = consumer._subscription.subscription.assignment.state_value(tp)
+        except Exception:  # noqa: BLE001 - not assigned (rebalancing): not known to be caught up
+            return False
+        if state is None or state.highwater is None:
+            return False
+        highwater = state.highwater
+        read = self.app.consumer._read_offset.get(tp)
+        if read is None:  # nothing handed on since a seek to the partition's beginning
+            position = getattr(state, "_position", None)
+            return position is not None and position >= highwater
+        if read >= highwater:  # the offset sought to, nothing handed on since
+            return True
+        handled = self._next_offset.get(partition)
+        return handled is not None and handled > read and read + 1 >= highwater
+
+    def _batch_report(self, topic: str, partition: int) -> list[tuple[str, bytes]]:
+        if topic not in self._report_to or not self._owned:
+            return []
+        values = self._report_values()
+        if not values:
+            return []
+        self._reported.add((topic, partition))
+        return [(WATERMARK_HEADER, encode_report(self._progress.partitions, values))]
+
+    async def _watermarker(self) -> None:
+        """Header-only reports to every partition of the report targets that got none on a batch
+        since the last round: often while busy, seldom when idle."""
+        worker = self.settings.worker
+        partitions = {t: self.topology.topics[self._cluster[t]].partitions for t in self._report_to}
+        while True:
+            hot = time.monotonic() - self._last_activity <= worker.watermark_hot_s
+            if hot:
+                await asyncio.sleep(worker.watermark_interval_s)
+            else:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._woken.wait(), worker.watermark_idle_interval_s)
+            self._woken.clear()
+            if not self._settled() or not self._owned:
+                continue
+            self._progress.forget(self._owned)
+            values = self._report_values()
+            if not values:
+                continue
+            # An empty batch: readers of the topic other than the chains see no record in it.
+            header = [*BATCH_HEADERS, (WATERMARK_HEADER, encode_report(self._progress.partitions, values))]
+            reported, self._reported = self._reported, set()
+            for topic, count in partitions.items():
+                for partition in range(count):
+                    if (topic, partition) not in reported:
+                        self.writer.write(topic, None, EMPTY_BATCH, header, partition=partition)
+
+    async def _submit(self, event, index: int, topic: str, delay: float | None, pending, headers, batch: bool,
+                      progress: tuple[int, int] | None = None, report: bytes | None = None) -> None:
         """Async work and delayed records: each item runs in the in-flight pool of its topic; the event
         is done once all its items are."""
         left = [len(pending)]
@@ -299,6 +457,8 @@ class ChainWorker:
             left[0] -= 1
             if left[0] == 0:
                 self._completed.append(event)
+                if progress is not None:
+                    self._progress_finished(progress, report)
 
         for position, key, value, continuation, record in pending:
             async def work(record=record, continuation=continuation, position=position, key=key, value=value):
@@ -327,6 +487,14 @@ class ChainWorker:
 
             await in_flight.submit(key if self.executor.runners[index].processor.ORDERED_BY_KEY else object(),
                                    work, deliver)
+
+    def _progress_finished(self, progress: tuple[int, int], report: bytes | None) -> None:
+        partition, open_ms = progress
+        handled = open_ms
+        if self._forwarding:
+            handled = self._watermarks.watermark_ms(partition) if report is not None else open_ms - 1
+            handled = open_ms - 1 if handled is None else handled
+        self._progress.finished(partition, open_ms, handled)
 
     def _pool(self, topic: str, processor: Processor) -> KeyedInFlight:
         pool = self._in_flight.get(topic)
@@ -545,6 +713,10 @@ def faust_security(kafka) -> dict[str, Any]:
     context = None
     if "SSL" in protocol:
         context = ssl.create_default_context(cafile=str(kafka.ssl_ca_location) if kafka.ssl_ca_location else None)
+        if kafka.ssl_certificate_location:
+            context.load_cert_chain(str(kafka.ssl_certificate_location),
+                                    str(kafka.ssl_key_location) if kafka.ssl_key_location else None,
+                                    kafka.ssl_key_password.get_secret_value() if kafka.ssl_key_password else None)
     if protocol.startswith("SASL"):
         credentials = faust.SASLCredentials(
             username=kafka.sasl_username, password=kafka.sasl_password.get_secret_value() if kafka.sasl_password else None,

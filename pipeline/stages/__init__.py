@@ -23,6 +23,10 @@ PROCESSORS: dict[str, str] = {
     "sink": "pipeline.stages.sink:SinkProcessor",
 }
 
+# Stages whose processor waits for the event-time watermark (WANTS_EVENT_TIME): the chains before
+# them report their progress (pipeline.runtime.event_time).
+EVENT_TIME_STAGES: frozenset[str] = frozenset({"group"})
+
 
 def processor_class(stage: str) -> type[Processor]:
     try:

@@ -20,9 +20,13 @@ A restarted or rebalanced worker needs no reload: the due index of the headers s
 from __future__ import annotations
 
 import logging
+import math
 from datetime import datetime, timedelta
 
+import msgspec
+
 from pipeline.dead_letters import Rejected
+from pipeline.dedup.codec import datetime_from_state
 from pipeline.grouping.aggregation import AggregationGroup, GroupTiming
 from pipeline.grouping.nflog import DEFAULT_RETENTION, MAINTENANCE_INTERVAL, NflogEntry
 from pipeline.grouping.notification import Integration, decide_flushes
@@ -64,6 +68,7 @@ def integrations_of(config) -> dict[str, list[Integration]]:
 
 class GroupProcessor(Processor):
     STAGE = "group"
+    WANTS_EVENT_TIME = True
     OUTPUTS = ("notifications",)
     READS = ("silences", "alert_states")
     TABLES = (
@@ -73,12 +78,15 @@ class GroupProcessor(Processor):
     )
 
     def __init__(self, config, *, external_url: str = "", tick_s: float = 0.05, max_flushes_per_tick: int = 1000,
-                 retention: timedelta = DEFAULT_RETENTION):
+                 retention: timedelta = DEFAULT_RETENTION, first_flush_max_wait: timedelta = timedelta(0),
+                 max_notification_bytes: int = 8 * 1024 * 1024):
         self.routes: dict[str, Route] = {route.id(): route for route in config.routing_tree().walk()}
         self.integrations = integrations_of(config)
         self.time_intervals = config.time_intervals
         self.external_url = external_url
         self.retention = retention
+        self.first_flush_max_wait = first_flush_max_wait
+        self.max_notification_bytes = max_notification_bytes
         self.max_flushes = max_flushes_per_tick
         self.TICK_INTERVAL_S = tick_s
         self.view = MutingView.from_config(config)
@@ -92,7 +100,9 @@ class GroupProcessor(Processor):
         from pipeline.alertmanager_config import load_alertmanager_config
 
         return cls(load_alertmanager_config(settings.alertmanager_config), external_url=settings.group.external_url,
-                   tick_s=settings.group.tick_s, max_flushes_per_tick=settings.group.max_flushes_per_tick)
+                   tick_s=settings.group.tick_s, max_flushes_per_tick=settings.group.max_flushes_per_tick,
+                   first_flush_max_wait=timedelta(seconds=settings.group.first_flush_max_wait_s),
+                   max_notification_bytes=settings.group.max_notification_bytes)
 
     def follow(self, port: str, key: bytes | None, value: bytes | None) -> None:
         self.view.apply(port, key, value)
@@ -139,8 +149,12 @@ class GroupProcessor(Processor):
         emits: list[Emit] = []
         for key in headers.pop_due(now, self.max_flushes):
             header = headers.get(key)
-            if header is not None:
-                self._flush(key, header, headers, alerts, nflog, now, emits)
+            if header is None:
+                continue
+            if self._awaits_watermark(key, header, headers, now):
+                headers.set(key, header)  # indexed again: the next tick (or watermark) checks it
+                continue
+            self._flush(key, header, headers, alerts, nflog, now, emits)
         if self._maintained is None:
             self._maintained = now
         elif now - self._maintained >= MAINTENANCE_INTERVAL:
@@ -153,6 +167,18 @@ class GroupProcessor(Processor):
             self.view.gc(now)
             self._view_collected = now
         return emits
+
+    def _awaits_watermark(self, key: bytes, header: dict, headers, now: datetime) -> bool:
+        """A group's first flush waits until every alert received up to the group's creation has
+        passed the stages before (the alerts of one POST reach this stage by different partitions:
+        Alertmanager puts them in one notification), at most first_flush_max_wait past its due."""
+        if self.watermark_ms is None or header.get("has_flushed") or not self.first_flush_max_wait:
+            return False
+        if now >= datetime_from_state(header["next_flush_at"]) + self.first_flush_max_wait:
+            return False
+        watermark = self.watermark_ms(headers.partition_for(key))
+        created = datetime_from_state(header["created_at"])
+        return watermark is None or watermark < math.ceil(created.timestamp() * 1000)
 
     def _flush(self, key: bytes, header: dict, headers, alerts, nflog, now: datetime, emits: list[Emit]) -> None:
         group = AggregationGroup.from_header(header, RowAlerts(alerts, key))
@@ -175,7 +201,8 @@ class GroupProcessor(Processor):
         if visible.alerts and route is not None:
             entries = nflog_entries(nflog, group.group_key)
             decisions = decide_flushes(visible, entries, self.integrations.get(route.receiver, []), now,
-                                       external_url=self.external_url, retention=self.retention)
+                                       external_url=self.external_url, retention=self.retention,
+                                       max_bytes=self.max_notification_bytes, size_of=_encoded_size)
             for decision in decisions:
                 if decision.notify and decision.nflog_entry is not None:
                     nflog.set(nflog_row(group.group_key, decision.integration.key), _row(decision.nflog_entry))
@@ -201,6 +228,13 @@ class GroupProcessor(Processor):
         if interval is None:  # the loader checks names; a miss here is a bug, not bad input
             raise KeyError(f"time interval {name!r} is not in the configuration")
         return interval
+
+
+_alert_json = msgspec.json.Encoder()
+
+
+def _encoded_size(alert: Alert) -> int:
+    return len(_alert_json.encode(alert)) + 1  # its comma in the notification's list
 
 
 def _row(entry: NflogEntry) -> NflogRow:

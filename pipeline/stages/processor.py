@@ -98,6 +98,10 @@ class KeyValueState(Protocol):
 
     def next_due(self) -> datetime | None: ...
 
+    def partition_for(self, key: bytes) -> int:
+        """The input partition the key's row belongs to."""
+        ...
+
     def __len__(self) -> int: ...
 
 
@@ -129,6 +133,12 @@ class Processor:
     TICK_INTERVAL_S: ClassVar[float | None] = None
     MAX_IN_FLIGHT: ClassVar[int] = 1          # async processors: records worked on at once
     ORDERED_BY_KEY: ClassVar[bool] = True     # async processors: one key's records one at a time
+    # Waits for the event-time watermark (pipeline.runtime.event_time); listed in
+    # pipeline.stages.EVENT_TIME_STAGES so upstream chains know to report without importing it.
+    WANTS_EVENT_TIME: ClassVar[bool] = False
+    # Set by the Kafka runtime on those: partition of the input -> watermark in ms since the epoch
+    # (None: not every upstream partition reported yet). Unset (None) where nothing is upstream.
+    watermark_ms: Callable[[int], int | None] | None = None
 
     def process(self, record: Record, state: State, now: datetime) -> Sequence[Emit] | Rejected:
         raise NotImplementedError

@@ -59,7 +59,7 @@ def test_history_operations_survive_fuzzing(history_db, db):
         ours = [op for op in ours if "history" in (op.definition.raw.get("tags") or [])]
         assert {op.definition.raw["operationId"] for op in ours} == {
             "historySearch", "historyTimeline", "historyTop", "historyFlapping", "historyReceivers",
-            "historyReceiverNotifications"}
+            "historyReceiverNotifications", "historyFirings"}
         failures: list[str] = []
         statuses: dict[int, int] = {}
         with requests.Session() as session:

@@ -89,10 +89,8 @@ def test_alerts_grouped_by_route_with_states_and_links(bridge, alerts, make_ui):
     expect(crit.get_by_role("link", name="runbook_url")).to_have_attribute("href", "https://runbooks.example/disk")
     expect(crit.get_by_role("link", name="source")).to_have_attribute("href", re.compile(r"^http://prometheus"))
     assert crit.locator('a[href^="javascript"]').count() == 0  # an annotation's script URL never becomes a link
-    history = crit.get_by_role("link", name="History")
-    expect(history).to_have_attribute("aria-disabled", "true")
-    expect(history).to_have_attribute("title", re.compile("history API"))
-    assert history.get_attribute("href") is None
+    # the alert's timeline (tests/integration/ui/test_ui_history.py follows it)
+    expect(crit.get_by_role("link", name="History")).to_have_attribute("href", f"/ui/history/alerts/{alerts['disk_crit']}")
     # future pages are in the navigation, disabled, saying why
     expect(page.get_by_role("navigation").get_by_role("link", name="Incidents")).to_have_attribute("aria-disabled", "true")
     ui.shot("alerts")

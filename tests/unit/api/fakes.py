@@ -14,7 +14,7 @@ class AcknowledgingWriter:
     def __init__(self, view: ApiView) -> None:
         self.view, self.values = view, []
 
-    async def send_values(self, topic, keys, values, partitions=None) -> None:
+    async def send_values(self, topic, keys, values, partitions=None, timestamp_ms=None) -> None:
         self.values.extend(values)
 
     async def send_all(self, records) -> None:

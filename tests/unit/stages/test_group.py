@@ -7,7 +7,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from pipeline.amconfig import parse_config
-from pipeline.models import Alert, EnrichedAlert, Matcher, RouteMatch, Silence
+from pipeline import wire
+from pipeline.models import Alert, EnrichedAlert, Matcher, RouteMatch, Silence, replace
 from pipeline.stages.group import GroupProcessor
 from pipeline.stages.route import RouteProcessor
 from tests.unit.stages.support import dead_letters, runtime
@@ -61,7 +62,9 @@ class Pipeline:
         config = parse_config(config_text)
         self.rt = runtime(RouteProcessor(config.routing_tree()),
                           GroupProcessor(config, max_flushes_per_tick=options.get("limit", 1000),
-                                         external_url=options.get("external_url", "")))
+                                         external_url=options.get("external_url", ""),
+                                         **({"max_notification_bytes": options["max_bytes"]}
+                                            if "max_bytes" in options else {})))
         self.seen = 0
 
     def insert(self, a: Alert, now: datetime, received_at: datetime | None = None) -> None:
@@ -194,9 +197,84 @@ def test_an_insert_writes_one_row_whatever_the_group_size():
     assert len(n.alerts) == 50
 
 
+def test_a_group_too_large_for_one_record_is_cut_and_counts_the_rest_as_truncated():
+    limit = 256 * 1024
+    p = Pipeline(max_bytes=limit)
+    for i in range(200):
+        a = replace(alert("Huge", instance=f"i{i:03d}"), annotations={"description": "x" * 2000})
+        p.insert(a, at(0))
+    [n] = p.flush(at(1))
+    assert 1 <= len(n.alerts) < 200
+    assert n.truncated_alerts == 200 - len(n.alerts)
+    assert len(wire.encode(n)) <= limit
+    assert p.flush(at(3)) == []  # the cut alerts are logged as notified, as max_alerts' are
+
+
 @pytest.mark.parametrize("seconds", [0.5])
 def test_group_wait_zero_asks_for_a_tick_at_once(seconds):
     p = Pipeline(CONFIG.replace("group_wait: 1s", "group_wait: 0s"))
     group = next(proc for proc in p.rt.executors[1].processors)
     p.insert(alert("Now"), at(seconds))
     assert group.wants_tick(at(seconds)) and not group.wants_tick(at(seconds))
+
+
+# -- the first flush and the event-time watermark ----------------------------------------------------------
+WAIT_CONFIG = """
+route:
+  receiver: default
+  group_by: [alertname]
+  group_wait: 0s
+  group_interval: 5m
+  repeat_interval: 1h
+receivers:
+  - name: default
+    webhook_configs: [{url: "http://127.0.0.1:1/default"}]
+"""
+
+
+def waiting_pipeline(watermark: dict[str, int | None]) -> Pipeline:
+    p = Pipeline(WAIT_CONFIG)
+    group = next(r.processor for e in p.rt.executors for r in e.runners if isinstance(r.processor, GroupProcessor))
+    group.first_flush_max_wait = timedelta(milliseconds=250)
+    group.watermark_ms = lambda partition: watermark["ms"]
+    return p
+
+
+def ms(when: datetime) -> int:
+    return int(when.timestamp() * 1000)
+
+
+def test_first_flush_waits_until_the_watermark_passes_the_groups_creation():
+    watermark: dict[str, int | None] = {"ms": None}
+    p = waiting_pipeline(watermark)
+    p.insert(alert("A", instance="1"), at(0))
+    assert p.flush(at(0.01)) == []            # no upstream report yet
+    watermark["ms"] = ms(at(0)) - 1
+    assert p.flush(at(0.02)) == []            # upstream not yet past the first alert's receipt
+    p.insert(alert("A", instance="2"), at(0.03), received_at=at(0))  # its POST sibling, late
+    watermark["ms"] = ms(at(0))
+    sent = p.flush(at(0.04))
+    assert len(sent) == 1 and len(sent[0].alerts) == 2
+
+
+def test_first_flush_waits_at_most_first_flush_max_wait():
+    p = waiting_pipeline({"ms": None})
+    p.insert(alert("A", instance="1"), at(0))
+    assert p.flush(at(0.2)) == []
+    assert len(p.flush(at(0.25))) == 1
+
+
+def test_later_flushes_do_not_wait_for_the_watermark():
+    watermark: dict[str, int | None] = {"ms": ms(at(0))}
+    p = waiting_pipeline(watermark)
+    p.insert(alert("A", instance="1"), at(0))
+    assert len(p.flush(at(0))) == 1
+    watermark["ms"] = None
+    p.insert(alert("A", instance="2"), at(10))
+    assert len(p.flush(at(300))) == 1          # group_interval later, with no report at all
+
+
+def test_without_a_runtime_watermark_nothing_waits():
+    p = Pipeline(WAIT_CONFIG)
+    p.insert(alert("A", instance="1"), at(0))
+    assert len(p.flush(at(0))) == 1

@@ -6,6 +6,7 @@ import { api } from './api.js';
 import { Dialog } from './components.jsx';
 import { can, MeContext, ROLE_SILENCE } from './me.jsx';
 import { AlertsPage } from './pages/alerts.jsx';
+import { HistoryPage, ReceiverPage, TimelinePage } from './pages/history.jsx';
 import { SilenceEditPage } from './pages/silence-edit.jsx';
 import { SilencesPage } from './pages/silences.jsx';
 import { Link, navigate, takeFlash, UI_BASE, useRoute } from './router.jsx';
@@ -16,17 +17,35 @@ const PAGES = [
   { id: 'alerts', title: 'Alerts', path: '/alerts', key: 'a' },
   { id: 'silences', title: 'Silences', path: '/silences', key: 's' },
   { id: 'incidents', title: 'Incidents', why: 'Incidents arrive with the incidents API (issue #15)' },
-  { id: 'history', title: 'History', why: 'Alert history arrives with the history API (issue #15)' },
+  { id: 'history', title: 'History', path: '/history', key: 'h' },
   { id: 'pipeline', title: 'Pipeline', why: 'Stage throughput, lag, the DLQ and reload arrive with their APIs (issues #12, #14)' },
 ];
 
 const SILENCE_EDIT = /^\/silences\/([^/]+)\/edit$/;
+const TIMELINE = /^\/history\/alerts\/([^/]+)$/;
+const RECEIVER = /^\/history\/receivers\/([^/]+)$/;
+
+/** A path segment decoded, or null when it is not valid percent-encoding (the page is then "not found"). */
+function segment(text) {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return null;
+  }
+}
 
 function resolve(route) {
   const { path, query } = route;
   if (path === '/' || path === '/alerts') return { page: 'alerts', view: <AlertsPage query={query} /> };
   if (path === '/silences') return { page: 'silences', view: <SilencesPage query={query} /> };
   if (path === '/silences/new') return { page: 'silences', view: <SilenceEditPage query={query} /> };
+  if (path === '/history') return { page: 'history', view: <HistoryPage query={query} /> };
+  const timeline = TIMELINE.exec(path);
+  const fingerprint = timeline && segment(timeline[1]);
+  if (fingerprint) return { page: 'history', view: <TimelinePage fingerprint={fingerprint} query={query} /> };
+  const receiver = RECEIVER.exec(path);
+  const name = receiver && segment(receiver[1]);
+  if (name) return { page: 'history', view: <ReceiverPage receiver={name} query={query} /> };
   const edit = SILENCE_EDIT.exec(path);
   if (edit) return { page: 'silences', view: <SilenceEditPage query={query} silenceId={decodeURIComponent(edit[1])} /> };
   return {
@@ -47,6 +66,7 @@ const SHORTCUTS = [
   ['n', 'new silence'],
   ['a', 'alerts'],
   ['s', 'silences'],
+  ['h', 'history'],
   ['r', 'refresh now'],
   ['?', 'this help'],
   ['Esc', 'close a dialog, revert the filter being typed'],

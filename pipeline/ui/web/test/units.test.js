@@ -53,3 +53,48 @@ test('datetime-local values round-trip in local time', () => {
   assert.equal(fromLocalInput('yesterday'), null);
   assert.equal(fromLocalInput(''), null);
 });
+
+test('history ranges: the URL, the API parameters and a custom range as typed', async () => {
+  const { CUSTOM, draftRange, rangeParams, rangeQuery, readRange } = await import('../src/history.js');
+  const q = (text) => new URLSearchParams(text);
+  assert.deepEqual(readRange(q('')), { preset: '24h', from: null, to: null });
+  assert.deepEqual(rangeParams(readRange(q('range=7d'))), { since: '7d' });
+  assert.equal(readRange(q('range=5y')).preset, '24h'); // not a preset: the default
+  const custom = readRange(q('range=custom&from=2026-11-01T10:00:00Z&to=2026-11-02T10:00:00Z'));
+  assert.deepEqual(rangeParams(custom), { since: '2026-11-01T10:00:00.000Z', until: '2026-11-02T10:00:00.000Z' });
+  assert.deepEqual(readRange(q(new URLSearchParams(rangeQuery(custom)).toString())), custom); // round trip
+  assert.equal(readRange(q('range=custom&from=2026-11-02T10:00:00Z&to=2026-11-01T10:00:00Z')).preset, '24h'); // backwards
+  assert.deepEqual(rangeQuery(readRange(q(''))), { range: null });
+  assert.equal(draftRange({ preset: CUSTOM }, { from: '', to: '2026-11-01T10:00' }).message, 'the custom range needs both a start and an end');
+  assert.equal(draftRange({ preset: CUSTOM }, { from: '2026-11-01T10:00', to: '2026-11-01T09:00' }).message, 'the range must start before it ends');
+  const typed = draftRange({ preset: CUSTOM }, { from: '2026-11-01T10:00', to: '2026-11-01T11:00' });
+  assert.equal(typed.to - typed.from, 3600e3);
+});
+
+test('history: equality-only filters, window text, unavailable answers', async () => {
+  const { equalityOnly, matcherText, unavailable, windowText } = await import('../src/history.js');
+  assert.equal(equalityOnly('team="db", instance!="x"'), true);
+  assert.equal(equalityOnly('{team=~"d.*"}'), false);
+  assert.equal(equalityOnly('a!~"b", c="d"'), false);
+  assert.equal(equalityOnly('nope'), true); // the API's 400 says what is wrong
+  assert.equal(equalityOnly(''), true);
+  assert.equal(matcherText('team', 'say "hi"'), 'team="say \\"hi\\""');
+  assert.deepEqual([1800, 21600, 172800, 90].map(windowText), ['30m', '6h', '2d', '90s']);
+  assert.equal(unavailable({ status: 503, body: { error: 'unavailable' } }), true);
+  assert.equal(unavailable({ status: 503, body: { error: 'timeout' } }), false); // one slow query
+  assert.equal(unavailable({ status: 401, body: null }), true);
+  assert.equal(unavailable({ status: 400, body: null }), false);
+  assert.equal(unavailable(null), false);
+});
+
+test('history: firing spans from changes, one still open runs to the end', async () => {
+  const { firingSpans } = await import('../src/history.js');
+  const c = (minute, status) => ({ at: new Date(Date.UTC(2026, 10, 1, 10, minute)).toISOString(), status });
+  const t = (minute) => Date.UTC(2026, 10, 1, 10, minute);
+  const changes = [c(0, 'firing'), c(1, 'firing'), c(2, 'resolved'), c(3, 'resolved'), c(4, 'firing')];
+  assert.deepEqual(firingSpans(changes, t(9)), [
+    { from: t(0), to: t(2), open: false },
+    { from: t(4), to: t(9), open: true },
+  ]);
+  assert.deepEqual(firingSpans([c(0, 'resolved')], t(9)), []);
+});

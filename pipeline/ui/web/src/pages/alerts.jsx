@@ -14,7 +14,6 @@ import { formatClock, relative } from '../time.js';
 import { VirtualList } from '../virtual.jsx';
 
 const ROUTE = '';
-const HISTORY_TITLE = "An alert's history arrives with the alert history API (issue #15)";
 
 function groupKey(receiver, labels) {
   return `${receiver}\u0000${Object.keys(labels).sort().map((k) => `${k}\u0001${labels[k]}`).join('\u0000')}`;
@@ -434,9 +433,9 @@ function AlertRow({ alert, group, silences, byFingerprint, now, canSilence, onPi
               {label}
             </a>
           ))}
-          <a class="disabled-link" role="link" aria-disabled="true" title={HISTORY_TITLE}>
+          <Link to={`/history/alerts/${alert.fingerprint}`} title="This alert's timeline: its changes and the notifications that carried it">
             History
-          </a>
+          </Link>
           {canSilence && (
             <Link class="button small" to={silenceLink(labelMatchers(alert.labels))} title="New silence matching exactly this alert's labels">
               Silence
