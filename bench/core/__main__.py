@@ -1,24 +1,30 @@
-"""Benchmark (not a test): the pure core's CPU per alert, every stage's semantics in one process, no Kafka.
+"""Benchmark (not a test): the stages' CPU per alert in one process, no Kafka, no HTTP.
 
-    python -m bench.core [--alerts 20000] [--groups 10000] [--repeats 3]
+    python -m bench.core [--alerts 20000] [--groups 10000] [--repeats 3] [--topology default|split] [--shuffle]
 
-bench/e2e's alerts and routing, each taken through the functions the stage workers call —
-normalize_record, dedup_record, the rules classification, mute_record, route_record, the group
-dispatcher's insert and flush — record bytes in, record bytes out, as the workers do, but with no
-Kafka, Faust, HTTP or second process in between. Two shapes:
+bench/e2e's alerts and routing, taken through the stages' processors (pipeline/stages/*Processor,
+built by the composition root from settings as a worker builds them) on the in-memory runtime
+(pipeline.runtime.memory) with the chains of ``--topology``: the same ChainExecutor and TableState as
+the Kafka runtime, records passed in memory inside a chain, encoded and decoded at every chain
+boundary as on Kafka. Alerts go in as the bridge writes them to alerts.raw; the sink is left out (it
+needs Redis and a target). Two shapes:
 
-    open   every alert's group is flushed as it comes (group_wait 0): one notification per new group
-    join   no flush per alert: alerts join groups that flush every group_interval (the sustained shape)
+    open   group_wait 0, the group's timer run right after the alert (``wants_tick``, as the Kafka worker
+           wakes it): one notification per new group (the storm)
+    join   group_wait 5m: alerts join their groups, no flush during the pass (the sustained shape)
 
-What it tells: the floor of CPU per alert for these semantics in this Python code, whatever the
-deployment. bench/e2e's targets need 10,000 alerts/s on 2 cores, i.e. ≤ 200 µs per alert for
-everything including the broker; this prints how much of that the semantics alone take.
+Per stage: the CPU of its ``process`` and ``tick`` calls; "runtime" is the rest of the pass: the
+chain executor, state checkpoints and changelog records, the codec at chain boundaries (encode and
+decode, as between workers), and the decode of each notification into the run's log. Timers other
+than the group's wake-up (dedup's expiry scan) do not run during a pass. What it tells: the floor of
+CPU per alert for these semantics in this Python code, whatever the deployment.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import random
 import statistics
 import sys
 import tempfile
@@ -32,20 +38,14 @@ import yaml
 
 from bench.e2e.__main__ import route
 from bench.e2e.load import _body
-from pipeline import wire
-from pipeline.alertmanager_config import load_alertmanager_config
-from pipeline.classification.config import ClassificationConfig
-from pipeline.classification.rules import classify_by_rules
-from pipeline.grouping.dispatcher import Dispatcher
-from pipeline.muting.view import MutingView
-from pipeline.stages.classify import decode_deduped, rule_classified
-from pipeline.stages.dedup import dedup_record
-from pipeline.stages.group import routed_alert
-from pipeline.stages.mute import mute_record
-from pipeline.stages.normalize import normalize_record
-from pipeline.stages.route import route_record
+from pipeline.paths import TOPOLOGIES_DIR
+from pipeline.runtime.memory import MemoryRuntime
+from pipeline.settings import ClassificationSettings, Settings
+from pipeline.stages import build
+from pipeline.topology import load_topology
+from tests.integration.pipeline_harness import AM_COMPATIBLE_CLASSIFICATION
 
-STEPS = ("normalize", "dedup", "classify", "mute", "route", "group insert", "group flush")
+STAGES = ("normalize", "dedup", "classify", "mute", "route", "group")  # every stage but the sink's
 
 
 def raw_records(n: int, groups: int, now: datetime) -> list[bytes]:
@@ -60,45 +60,67 @@ def raw_records(n: int, groups: int, now: datetime) -> list[bytes]:
     return out
 
 
-def run_once(raws: list[bytes], config, flush_each: bool) -> dict[str, float]:
-    """CPU seconds per step for one pass over ``raws`` with fresh state."""
-    tree, view = config.routing_tree(), MutingView.from_config(config)
-    rules = ClassificationConfig()
-    dispatcher = Dispatcher(config, external_url="http://bench")
-    dedup_state: dict[bytes, bytes] = {}
-    spent: dict[str, float] = defaultdict(float)
-    clock = time.process_time
-    now = datetime.now(timezone.utc)
-    for raw in raws:
-        t0 = clock()
-        normalized = normalize_record(raw, timestamp=now, resolve_timeout=timedelta(minutes=5), max_bytes=1 << 20)
-        t1 = clock()
-        deduped = dedup_record(normalized.value, dedup_state.get(normalized.key), now)
-        dedup_state[normalized.key] = deduped.stored
-        t2 = clock()
-        event = decode_deduped(deduped.forward)
-        classified = wire.encode(rule_classified(event, classify_by_rules(event.alert.labels, rules)))
-        t3 = clock()
-        _key, muted = mute_record(classified, view, now)
-        t4 = clock()
-        routed = route_record(muted, tree)
-        t5 = clock()
-        keys = set()
-        for _group_key, value in routed.routed:
-            alert = routed_alert(value)
-            dispatcher.insert(alert.routes[0], alert.alert, now, alert.received_at)
-            keys.add(alert.routes[0].group_key)
-        dispatcher.group_writes(keys)
-        t6 = clock()
+class StageClock:
+    """CPU seconds of each processor's ``process`` and ``tick`` calls (the executor calls a chain's next
+    stage after ``process`` returned, so the calls do not nest)."""
+
+    def __init__(self) -> None:
+        self.spent: dict[str, float] = defaultdict(float)
+
+    def wrap(self, stage: str, fn):
+        clock, spent = time.process_time, self.spent
+
+        def timed(*args, **kwargs):
+            t0 = clock()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spent[stage] += clock() - t0
+
+        return timed
+
+
+def settings_for(workdir: Path, topology_file: Path, group_wait: str) -> Settings:
+    config = route("http://127.0.0.1:1/bench")
+    config["route"]["group_wait"] = group_wait
+    am = workdir / f"alertmanager-{group_wait}.yml"
+    am.write_text(yaml.safe_dump(config))
+    rules = workdir / "classification.yaml"
+    rules.write_text(AM_COMPATIBLE_CLASSIFICATION)
+    base = Settings()
+    return base.model_copy(update={
+        "alertmanager_config": am,
+        "classification": ClassificationSettings(**{**base.classification.model_dump(), "rules_file": rules}),
+        "topics": base.topics.model_copy(update={"topology_file": topology_file}),
+    })
+
+
+def run_once(raws: list[bytes], settings: Settings, flush_each: bool, now: datetime) -> dict[str, float]:
+    """CPU seconds per stage (and the runtime's rest) for one pass over ``raws`` with fresh state."""
+    topology = load_topology(settings.topics.topology_file)
+    processors = build(STAGES, settings, topology)
+    stage_clock = StageClock()
+    for name, processor in processors.items():
+        processor.process = stage_clock.wrap(name, processor.process)
+        processor.tick = stage_clock.wrap(name, processor.tick)
+    raw_topic = topology.stages["normalize"].inputs["raw"]
+    notifications_topic = topology.stages["group"].outputs["notifications"]
+    runtime = MemoryRuntime(topology, processors, keep=[notifications_topic])
+    notifications = 0
+    gc.collect()
+    t0 = time.process_time()
+    for i, raw in enumerate(raws):
+        runtime.send(raw_topic, None, raw, now)
         if flush_each:
-            result = dispatcher.flush_due(now + timedelta(seconds=1), lambda _a, _n: False, limit=1_000_000)
-            for notification in result.notifications:
-                wire.encode(notification)
-            dispatcher.writes_for(result.touched)
-        t7 = clock()
-        for step, seconds in zip(STEPS, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5, t7 - t6)):
-            spent[step] += seconds
-    return spent
+            runtime.tick_wanted(now)  # as the worker wakes the group's timer right after the record
+        if i % 1000 == 999 or i == len(raws) - 1:
+            notifications += len(runtime.take(notifications_topic))  # decoded, as the sink would; bounded
+    total = time.process_time() - t0
+    runtime.close()
+    out = dict(stage_clock.spent)
+    out["runtime"] = total - sum(out.values())
+    out["_notifications"] = notifications
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -106,27 +128,37 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--alerts", type=int, default=20_000)
     p.add_argument("--groups", type=int, default=10_000)
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--topology", choices=("default", "split"), default="default")
+    p.add_argument("--shuffle", action="store_true",
+                   help="alerts in a random order (fixed seed): group keys arriving in no particular order, as "
+                        "from many senders, rather than bench/e2e's ascending group names")
     args = p.parse_args(argv)
+    topology_file = TOPOLOGIES_DIR / f"{args.topology}.yaml"
+    chains = load_topology(topology_file).chains()
+    now = datetime.now(timezone.utc)
+    raws = raw_records(args.alerts, args.groups, now)
+    if args.shuffle:
+        random.Random(12).shuffle(raws)
+    print(f"{args.alerts:,} alerts in {args.groups:,} groups, {args.repeats} passes per shape, topology "
+          f"{args.topology}{', shuffled' if args.shuffle else ''}: " + "; ".join("→".join(s.name for s in c.stages) for c in chains if c.name != "sink")
+          + "; µs of CPU per alert, median (min–max) of the passes")
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "alertmanager.yml"
-        path.write_text(yaml.safe_dump(route("http://127.0.0.1:1/bench")))
-        config = load_alertmanager_config(str(path))
-    raws = raw_records(args.alerts, args.groups, datetime.now(timezone.utc))
-    gc.collect()
-    gc.freeze()  # as the workers do (pipeline.runtime.housekeeping): the set-up is not collected over and over
-    print(f"{args.alerts:,} alerts in {args.groups:,} groups, {args.repeats} passes per shape; "
-          f"µs of CPU per alert, median (min–max) of the passes")
-    for shape, flush_each in (("open", True), ("join", False)):
-        passes = [run_once(raws, config, flush_each) for _ in range(args.repeats)]
-        print(f"\nshape {shape}: " + ("every group flushed as it comes (group_wait 0)" if flush_each
-                                      else "no flush per alert (groups flush every group_interval)"))
-        for step in STEPS:
-            values = [spent[step] / args.alerts * 1e6 for spent in passes]
-            print(f"  {step:<13} {statistics.median(values):7.1f} ({min(values):.1f}–{max(values):.1f})")
-        totals = [sum(spent.values()) / args.alerts * 1e6 for spent in passes]
-        total = statistics.median(totals)
-        print(f"  {'total':<13} {total:7.1f} ({min(totals):.1f}–{max(totals):.1f})"
-              f"  → {1e6 / total:,.0f} alerts/s per core; 10,000 alerts/s would take {10_000 * total / 1e6:.2f} cores")
+        for shape, flush_each, group_wait in (("open", True, "0s"), ("join", False, "5m")):
+            settings = settings_for(Path(tmp), topology_file, group_wait)
+            gc.collect()
+            gc.freeze()  # as the workers do (pipeline.runtime.housekeeping): the set-up is not collected over and over
+            passes = [run_once(raws, settings, flush_each, now) for _ in range(args.repeats)]
+            gc.unfreeze()
+            print(f"\nshape {shape}: " + ("group_wait 0, the group's timer woken after the alert: every new group flushed at once"
+                                          if flush_each else "group_wait 5m: alerts join groups, nothing flushed"))
+            print(f"  notifications per pass: {', '.join(str(int(s['_notifications'])) for s in passes)}")
+            for step in (*STAGES, "runtime"):
+                values = [spent.get(step, 0.0) / args.alerts * 1e6 for spent in passes]
+                print(f"  {step:<10} {statistics.median(values):7.1f} ({min(values):.1f}–{max(values):.1f})")
+            totals = [sum(v for k, v in spent.items() if not k.startswith("_")) / args.alerts * 1e6 for spent in passes]
+            total = statistics.median(totals)
+            print(f"  {'total':<10} {total:7.1f} ({min(totals):.1f}–{max(totals):.1f})"
+                  f"  → {1e6 / total:,.0f} alerts/s per core; 10,000 alerts/s would take {10_000 * total / 1e6:.2f} cores")
     return 0
 
 

@@ -1,32 +1,43 @@
 """Benchmark: end-to-end latency, sustained throughput and memory, the pipeline against Alertmanager 0.25.
 
-    python -m bench.e2e [--repeats 2] [--rates 1000,2000,4000,7000,10000,14000] [--rss-points 100000,250000]
+    python -m bench.e2e [--topology default|split] [--store memory://|rocksdb://] [--repeats 2]
+                        [--rates 1000,2000,4000,7000,10000,14000] [--rss-points 100000,250000]
+                        [--label "full run"] [--note "what else ran"]
+
+(The exact commands of a full run are at the top of bench/e2e/RESULTS.md.)
 
 One run starts, side by side and for the whole run: a webhook receiver (bench.e2e.receiver, its own
-process), Debian's Alertmanager 0.25 (tests.integration.peer_processes) and the whole pipeline — bridge
-plus normalize, dedup, classify, mute, route, group and sink workers as real processes
+process), Debian's Alertmanager 0.25 (tests.integration.peer_processes) and the whole pipeline — the
+bridge plus one worker per chain of the topology (``--topology``: topologies/default.yaml chains
+normalize→dedup→classify→mute→route in one worker, then group, then sink; topologies/split.yaml runs
+every stage in a chain of its own), each ``pipeline worker <chain>`` as a real process
 (tests.integration.pipeline_harness) — on a fresh topic prefix of the broker ``KAFKA_BOOTSTRAP_SERVERS``
 (or ``--bootstrap``; without either, a broker of the bench's own as bench.ingest does). Both get the same
 routing: ``group_by: [group]``, group_wait 0s, group_interval 5m, one webhook receiver. The load
 (bench.e2e.load) is open loop, in POSTs of ``--batch`` alerts (100, as Prometheus batches), from
-generator processes of their own; every alert is new and carries its send time.
+generator processes of their own; every alert is new and carries its send time. CPU and RSS are read
+from /proc per process tree (the bridge, each chain's worker) and summed over all of them.
 
-1. **Latency**: 1,000 alerts/s for ``--latency-seconds`` (10 s = 10,000 alerts in 10,000 groups: every
-   alert opens its group and is delivered at once); receiver arrival minus send time, p50/p99. Then the
-   same at the other ``--latency-rates`` (default 200/s, 2,000 groups: a rate the pipeline keeps up with).
-2. **Active alerts and RSS**: load up to each of ``--rss-points`` active alerts, let the stages drain,
-   read VmRSS of every process (the bridge with its uvicorn children); per-alert slope and a
-   (labelled) linear extrapolation to 1,000,000.
-3. **Profile**: py-spy (if installed in the venv) on the bridge and every worker during
-   ``--profile-rate`` alerts/s; CPU per stage per 1,000 alerts from /proc.
+0. **First alert after start**: as soon as every chain's consumer group is stable (and Alertmanager
+   answers), one alert in a new group; time from its POST to its webhook (group_wait 0, so the issue's
+   bound is 100 ms), then ``--first-followers`` more single alerts for comparison.
+1. **Latency (storm shape)**: 1,000 alerts/s for ``--latency-seconds`` (10 s = 10,000 alerts in 10,000
+   groups: every alert opens its group and is delivered at once); receiver arrival minus send time,
+   p50/p99, and CPU per 1,000 alerts per process. Then the same at the other ``--latency-rates``
+   (default 200/s, 2,000 groups).
+2. **Active alerts and RSS**: load up to each of ``--rss-points`` active alerts, let the chains drain,
+   read VmRSS of every process tree; per-alert slope and a (labelled) linear extrapolation to 1,000,000.
+3. **Profile**: py-spy (if installed in the venv or on PATH) on the bridge and every chain worker during
+   ``--profile-rate`` alerts/s; CPU per process per 1,000 alerts from /proc.
 4. **Sustained**: step the offered rate up (``--rates``, ``--step-seconds`` each); the pipeline keeps
-   up while the summed consumer-group lag of its stages does not grow (least-squares slope over the
+   up while the summed consumer-group lag of its chains does not grow (least-squares slope over the
    step < 5% of the offered rate) and the bridge answers the offered rate; Alertmanager keeps up while
    it answers the offered rate (≥95%) with p99 POST latency under 1 s. A target's ladder stops at its
    first failed step.
 
 Latency and sustained steps are measured ``--repeats`` times, alternating which target goes first.
-Prints markdown and writes bench/e2e/RESULTS.md (``--no-write``: don't). Topics are dropped at the end.
+Prints markdown and adds it to bench/e2e/RESULTS.md as a new section at the top (``--no-write``: don't;
+``--label`` names the run, e.g. "smoke run"). Topics are dropped at the end.
 """
 
 from __future__ import annotations
@@ -34,32 +45,35 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import shlex
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import httpx
 import yaml
 
-from bench.e2e.load import LoadResult, offer
+from bench.e2e.load import LoadResult, _body, offer
 from bench.e2e.probes import CpuSet, LagProbe, py_spy, rss_kib, start_py_spy, summarize_py_spy
 from bench.e2e.receiver import Receiver
 from bench.ingest.__main__ import _cpu_times, loadavg
 from bench.ingest.targets import alertmanager_version, own_kafka
-from pipeline.settings import SinkSettings
+from pipeline.paths import TOPOLOGIES_DIR
+from pipeline.settings import WorkerSettings
+from pipeline.topology import load_topology
 from tests.integration.helpers import drop_topics_with_prefixes, settings_with_topology
 from tests.integration.peer_processes import running_alertmanager
-from tests.integration.pipeline_harness import CORE_STAGES, running_pipeline
+from tests.integration.pipeline_harness import chains_of, running_pipeline
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "RESULTS.md"
-STAGES = (*CORE_STAGES, "sink")
 TARGETS = ("pipeline", "alertmanager")
 
 
@@ -110,6 +124,14 @@ class Bench:
     notes: list = field(default_factory=list)
     machine_busy: list = field(default_factory=list)
     wall_s: float = 0.0
+    topology: str = "default"
+    chains: dict = field(default_factory=dict)      # chain name -> its stages, in data-flow order
+    startup: dict = field(default_factory=dict)     # target -> seconds from spawn to ready
+    first: list = field(default_factory=list)       # dicts: the first alerts after start
+    top_before: str = ""
+    top_after: str = ""
+    commit: str = ""
+    argv: str = ""                                  # the command line, for RESULTS.md
 
 
 class Machine:
@@ -124,7 +146,7 @@ class Machine:
 
 
 def wait_drained(lag: LagProbe, timeout: float, quiet: float = 3.0) -> tuple[float, dict]:
-    """Until every stage's lag is ~0 (commits lag behind: ≤ 50 records each), then ``quiet`` more seconds."""
+    """Until every chain's lag is ~0 (commits lag behind: ≤ 50 records each), then ``quiet`` more seconds."""
     t0 = time.monotonic()
     sample = lag.sample()
     while any(v > 50 for v in sample.values()) and time.monotonic() - t0 < timeout:
@@ -167,7 +189,50 @@ def run_latency(bench: Bench, target: Target, receiver: Receiver, lag: LagProbe 
 
 
 def measure_rss(target: Target) -> dict[str, int]:
-    return {name: rss_kib(pid, tree=(name == "bridge")) for name, pid in target.pids.items()}
+    return {name: rss_kib(pid, tree=True) for name, pid in target.pids.items()}
+
+
+def first_alerts(target: Target, receiver: Receiver, followers: int, timeout: float = 30.0) -> dict:
+    """One alert in a group of its own right after start, POST → webhook; then ``followers`` more, one at
+    a time (each waits for the one before), to tell a first-alert cost from the steady one."""
+    run = f"first{target.name[:2]}{uuid.uuid4().hex[:4]}"
+    now = datetime.now(timezone.utc)
+    starts = now.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    ends = (now + timedelta(hours=6)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    post_ms: list[float] = []
+    for seq in range(1 + followers):
+        t0 = time.perf_counter()
+        response = httpx.post(target.url, content=_body(run, seq, 1, 1 + followers, starts, ends),
+                              headers={"Content-Type": "application/json"}, timeout=30)
+        post_ms.append((time.perf_counter() - t0) * 1000.0)
+        if response.status_code >= 300:
+            raise RuntimeError(f"{target.name}: first alert refused: {response.status_code} {response.text[:200]}")
+        deadline = time.monotonic() + timeout
+        while len(receiver.stats(run)["latencies_ms"]) <= seq and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.2)  # the next one is not queued behind this one's delivery
+    target.active += 1 + followers
+    lat = receiver.stats(run)["latencies_ms"]
+    row = {"target": target.name, "first_ms": lat[0] if lat else float("nan"), "followers_ms": lat[1:],
+           "delivered": len(lat), "sent": 1 + followers, "post_ms": post_ms}
+    rest = f"; the next {len(lat) - 1}: median {statistics.median(lat[1:]):.1f} ms" if len(lat) > 1 else ""
+    print(f"  first alert {target.name:<12} POST → webhook {row['first_ms']:.1f} ms (POST answered in "
+          f"{post_ms[0]:.1f} ms){rest}; {len(lat)}/{1 + followers} delivered", flush=True)
+    return row
+
+
+def top_snapshot(lines: int = 12) -> str:
+    """What else runs on the machine: top's second frame (CPU over 2 s, not since process start)."""
+    try:
+        out = subprocess.run(["top", "-b", "-c", "-n", "2", "-d", "2", "-o", "%CPU", "-w", "200"], capture_output=True,
+                             text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"(top failed: {exc})"
+    frames = out.split("\ntop - ")
+    frame = ("top - " + frames[-1]) if len(frames) > 1 else out
+    head, _, procs = frame.partition("\n\n")
+    rows = procs.strip().splitlines()
+    return "\n".join([head.splitlines()[0], *head.splitlines()[2:4], *rows[:lines + 1]])
 
 
 def load_to(bench: Bench, target: Target, n: int, run: str, lag: LagProbe | None) -> dict:
@@ -205,7 +270,7 @@ def run_step(bench: Bench, target: Target, lag: LagProbe | None, rate: float, rn
     args = bench.args
     run = f"st{rnd}{target.name[:2]}{int(rate)}{uuid.uuid4().hex[:4]}"
     samples: list[tuple[float, int]] = []
-    per_stage_max: dict[str, int] = {}
+    per_chain_max: dict[str, int] = {}
     t0 = time.monotonic()
 
     def tick() -> None:
@@ -217,7 +282,7 @@ def run_step(bench: Bench, target: Target, lag: LagProbe | None, rate: float, rn
         s = lag.sample()
         samples.append((now, sum(s.values())))
         for k, v in s.items():
-            per_stage_max[k] = max(per_stage_max.get(k, 0), v)
+            per_chain_max[k] = max(per_chain_max.get(k, 0), v)
 
     machine = Machine()
     machine.start()
@@ -233,10 +298,10 @@ def run_step(bench: Bench, target: Target, lag: LagProbe | None, rate: float, rn
         ok = ok and slope < 0.05 * rate
     else:
         ok = ok and post_p99 < 1000.0
-    worst = max(per_stage_max, key=per_stage_max.get) if per_stage_max else "—"
+    worst = max(per_chain_max, key=per_chain_max.get) if per_chain_max else "—"
     row = {"target": target.name, "round": rnd + 1, "rate": rate, "answered": answered, "slip": load.slip_s,
            "post_p99": post_p99, "lag_slope": slope if lag else None, "lag_end": samples[-1][1] if samples else None,
-           "worst_stage": worst, "worst_lag": per_stage_max.get(worst), "ok": ok, "machine_busy": busy,
+           "worst_chain": worst, "worst_lag": per_chain_max.get(worst), "ok": ok, "machine_busy": busy,
            "errors": load.errors, "generator_cpu_s": load.generator_cpu_s}
     drain = ""
     if lag is not None:
@@ -245,7 +310,7 @@ def run_step(bench: Bench, target: Target, lag: LagProbe | None, rate: float, rn
         drain = f"  drained in {took:.0f}s" + ("" if all(v <= 50 for v in left.values()) else f" (NOT: {left})")
     print(f"  step {target.name:<12} round {rnd + 1} {rate:>7,.0f}/s: answered {answered:>7,.0f}/s  POST p99 "
           f"{post_p99:7.1f} ms  slip {load.slip_s:.2f}s"
-          + (f"  lag slope {slope:+8.0f}/s  max lag {worst} {per_stage_max.get(worst, 0):,}" if lag else "")
+          + (f"  lag slope {slope:+8.0f}/s  max lag {worst} {per_chain_max.get(worst, 0):,}" if lag else "")
           + f"  busy {busy:.0f}%  -> {'keeps up' if ok else 'FALLS BEHIND'}{drain}", flush=True)
     return row
 
@@ -255,7 +320,13 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.e2e", description=__doc__.split("\n\n")[0])
     p.add_argument("--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS"),
                    help="broker (default $KAFKA_BOOTSTRAP_SERVERS; none: start one of the bench's own)")
+    p.add_argument("--topology", choices=("default", "split"), default="default",
+                   help="topologies/<name>.yaml: default chains the stream stages, split runs each on its own")
+    p.add_argument("--store", choices=("memory://", "rocksdb://"), default="memory://",
+                   help="the workers' table store (worker.store)")
     p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--first-followers", type=int, default=4,
+                   help="single alerts sent after the first one, one at a time, for comparison")
     p.add_argument("--batch", type=int, default=100, help="alerts per POST")
     p.add_argument("--procs", type=int, default=2, help="generator processes for the sustained and RSS loads")
     p.add_argument("--latency-rates", type=ints, default=[1000, 200],
@@ -271,7 +342,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--drain-timeout", type=float, default=180.0)
     p.add_argument("--skip", default="", help="comma-separated phases to skip: latency,rss,profile,ladder")
     p.add_argument("--no-write", action="store_true")
+    p.add_argument("--label", default="", help="names the run in RESULTS.md (e.g. 'smoke run')")
+    p.add_argument("--note", action="append", default=[],
+                   help="a line for the run's notes in RESULTS.md (what else ran on the machine); repeatable")
     args = p.parse_args(argv)
+    given = list(argv if argv is not None else sys.argv[1:])
+    for i, word in enumerate(given):  # the notes are printed as notes, not in the command line
+        if word == "--note" and i + 1 < len(given):
+            given[i + 1] = "…"
+        elif word.startswith("--note="):
+            given[i] = "--note=…"
+    command = shlex.join(given)
     skip = set(filter(None, args.skip.split(",")))
 
     import confluent_kafka
@@ -279,37 +360,54 @@ def main(argv: list[str] | None = None) -> int:
     versions = {"python": platform.python_version(), "alertmanager": alertmanager_version(),
                 "kafka broker": f"{args.bootstrap} (shared)" if args.bootstrap else "own (bench.ingest.targets.own_kafka)",
                 "librdkafka": confluent_kafka.libversion()[0],
-                **{n: metadata.version(n) for n in ("faust-streaming", "httpx", "orjson", "pydantic")}}
-    bench = Bench(args, datetime.now(timezone.utc), versions, loadavg())
-    print(f"load average before: {bench.loadavg_before}; {os.cpu_count()} cores", flush=True)
+                **{n: metadata.version(n) for n in ("faust-streaming", "msgspec", "httpx", "aiohttp", "orjson",
+                                                     "pydantic", "py-spy") if _installed(n)}}
+    bench = Bench(args, datetime.now(timezone.utc), versions, loadavg(), topology=args.topology, argv=command,
+                  notes=list(args.note), top_before=top_snapshot(), commit=_commit())
+    print(f"load average before: {bench.loadavg_before}; {os.cpu_count()} cores\n{bench.top_before}", flush=True)
     t_start = time.monotonic()
     created: list[tuple[str, str]] = []
     with ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-e2e-")))
         bootstrap = args.bootstrap or stack.enter_context(own_kafka(workdir)).bootstrap
         receiver = stack.enter_context(Receiver())
-        settings = settings_with_topology(bootstrap, "bench-e2e-")
+        settings = settings_with_topology(bootstrap, "bench-e2e-", TOPOLOGIES_DIR / f"{args.topology}.yaml")
         created.append((bootstrap, settings.topics.prefix))
         stack.callback(drop_topics_with_prefixes, created)
+        chains = chains_of(settings, sink=True)
+        bench.chains = {c.name: [st.name for st in c.stages]
+                        for c in load_topology(settings.topics.topology_file).chains()}
+        t = time.monotonic()
         am = stack.enter_context(running_alertmanager(workdir / "alertmanager", route(receiver.url + "/am")))
+        bench.startup["alertmanager"] = time.monotonic() - t
         # The sink's per-target defaults (10 deliveries/s, burst 20, 4 in flight) protect real targets; the
         # bench's one receiver stands for 10,000 groups' worth of targets, so they are lifted here.
-        sink = SinkSettings(rate_per_target_s=1_000_000, burst_per_target=100_000, concurrency_per_target=64,
-                            queue_per_target=100_000)
+        # (Set on the settings: running_pipeline's own ``sink`` argument is the bool "run the sink's chain".)
+        settings = settings.model_copy(update={"sink": settings.sink.model_copy(update=dict(
+            rate_per_target_s=1_000_000, burst_per_target=100_000, concurrency_per_target=64,
+            queue_per_target=100_000))})
         t = time.monotonic()
         pipeline = stack.enter_context(running_pipeline(
-            settings, workdir / "pipeline", yaml.safe_dump(route(receiver.url + "/pipeline")), stages=STAGES,
-            sink=sink))
-        print(f"pipeline up in {time.monotonic() - t:.0f}s (prefix {settings.topics.prefix}); "
-              f"alertmanager at {am.url}; receiver at {receiver.url}", flush=True)
+            settings, workdir / "pipeline", yaml.safe_dump(route(receiver.url + "/pipeline")), stages=chains,
+            worker=WorkerSettings(store=args.store, data_dir=workdir / "pipeline" / "state")))
+        bench.startup["pipeline"] = time.monotonic() - t
+        print(f"pipeline up in {bench.startup['pipeline']:.1f}s, topology {args.topology}: "
+              + "; ".join(f"{name} ({'→'.join(stages)})" for name, stages in bench.chains.items())
+              + f" (prefix {settings.topics.prefix}); alertmanager at {am.url} (up in "
+              f"{bench.startup['alertmanager']:.1f}s); receiver at {receiver.url}", flush=True)
         pids = {"bridge": pipeline.bridge.component.process.pid(),
-                **{s: w.process.pid() for s, w in pipeline.workers.items()}}
+                **{name: w.process.pid() for name, w in pipeline.workers.items()}}
         targets = {"pipeline": Target("pipeline", pipeline.url + "/api/v2/alerts", pids),
                    "alertmanager": Target("alertmanager", am.url + "/api/v2/alerts",
                                           {"alertmanager": am.process.pid()})}
-        lag = LagProbe(pipeline.settings, STAGES)
+        lag = LagProbe(pipeline.settings, chains)
         stack.callback(lag.close)
         lags = {"pipeline": lag, "alertmanager": None}
+
+        # Before anything else reaches them: the first alert after start (group_wait 0).
+        print("== first alert after start", flush=True)
+        for name in ("pipeline", "alertmanager"):
+            bench.first.append(first_alerts(targets[name], receiver, args.first_followers))
 
         # Warm-up: one alert each, delivered, so connections, caches and JIT-less warm paths are ready.
         for name, target in targets.items():
@@ -374,14 +472,36 @@ def main(argv: list[str] | None = None) -> int:
                                   "rss_kib": measure_rss(targets[name]), "drain_s": 0.0, "after_ladder": True})
         pipeline.check_alive()
     bench.wall_s = time.monotonic() - t_start
-    from bench.e2e.report import markdown
+    bench.top_after = top_snapshot()
+    from bench.e2e.report import markdown, prepend
     text = markdown(bench)
     print()
     print(text)
     if not args.no_write:
-        RESULTS.write_text(text)
-        print(f"written to {RESULTS}")
+        prepend(RESULTS, text)
+        print(f"added to the top of {RESULTS}")
     return 0
+
+
+def _installed(name: str) -> bool:
+    from importlib import metadata
+    try:
+        metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+def _commit() -> str:
+    try:
+        out = subprocess.run(["git", "-C", str(HERE), "rev-parse", "--short", "HEAD"], capture_output=True,
+                             text=True, timeout=10).stdout.strip()
+        status = subprocess.run(["git", "-C", str(HERE), "status", "--porcelain", "--untracked-files=no"],
+                                capture_output=True, text=True, timeout=10).stdout.splitlines()
+        dirty = [line for line in status if not line.endswith("bench/e2e/RESULTS.md")]  # an earlier run's
+        return out + (" (with uncommitted changes)" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "?"
 
 
 if __name__ == "__main__":

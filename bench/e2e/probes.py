@@ -1,5 +1,5 @@
-"""What the harness watches while the load runs: consumer-group lag of every stage, RSS and CPU of each
-process (/proc), and py-spy profiles of the stage workers."""
+"""What the harness watches while the load runs: consumer-group lag of every chain, RSS and CPU of each
+process tree (/proc), and py-spy profiles of the bridge and the chain workers."""
 
 from __future__ import annotations
 
@@ -19,34 +19,36 @@ from pipeline.topology import load_topology
 
 
 class LagProbe:
-    """Committed offset vs high watermark, summed over the input partitions of each stage's group."""
+    """Committed offset vs high watermark, summed over the input partitions of each chain's consumer
+    group (a chain's group reads its first stage's inputs and, for re-keyed records, the inputs of its
+    later stages: ``Chain.inputs()``)."""
 
-    def __init__(self, settings: Settings, stages: tuple[str, ...]):
-        topology = load_topology(settings.topics.topology_file)
-        self.stages = stages
+    def __init__(self, settings: Settings, chains: tuple[str, ...]):
+        topology = {c.name: c for c in load_topology(settings.topics.topology_file).chains()}
+        self.chains = chains
         self._consumers: dict[str, tuple[Consumer, list[TopicPartition]]] = {}
-        for stage in stages:
-            spec = topology.stages[stage]
+        for name in chains:
+            chain = topology[name]
             consumer = Consumer({"bootstrap.servers": settings.kafka.bootstrap_servers,
-                                 "group.id": settings.topics.prefix + spec.consumer_group,
+                                 "group.id": settings.topics.prefix + chain.consumer_group,
                                  "enable.auto.commit": False, "logger": RDKAFKA_LOGGER})
             partitions = []
-            for name in spec.inputs:
-                topic = settings.topic(name)
+            for topic_name in chain.inputs():
+                topic = settings.topic(topic_name)
                 meta = consumer.list_topics(topic, timeout=10).topics[topic]
                 partitions += [TopicPartition(topic, p) for p in meta.partitions]
-            self._consumers[stage] = (consumer, partitions)
+            self._consumers[name] = (consumer, partitions)
 
     def sample(self) -> dict[str, int]:
         lags = {}
-        for stage, (consumer, partitions) in self._consumers.items():
+        for chain, (consumer, partitions) in self._consumers.items():
             committed = consumer.committed(partitions, timeout=10)
             lag = 0
             for tp in committed:
                 low, high = consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), timeout=10,
                                                            cached=False)
                 lag += high - (tp.offset if tp.offset >= 0 else low)
-            lags[stage] = lag
+            lags[chain] = lag
         return lags
 
     def close(self) -> None:
@@ -121,13 +123,20 @@ def _frame(frame: str) -> str:
 
 # Buckets of "where the time goes", by the innermost frame that matches one (most specific listed first).
 BUCKETS = [
-    ("codec (pipeline.wire / pydantic / json)", ("pipeline/wire", "pydantic", "orjson", "json/")),
-    ("Kafka client (aiokafka / confluent / librdkafka)", ("aiokafka", "confluent_kafka", "kafka/")),
-    ("tables & changelog (faust tables / rocksdb)", ("faust/tables", "rocksdict", "rocksdb")),
-    ("HTTP delivery / serving (httpx, httpcore, uvicorn)", ("httpx", "httpcore", "h11", "uvicorn", "starlette")),
+    # msgspec and librdkafka are C: py-spy (without --native) counts their time for the Python frame that
+    # called them, hence our codec and producer modules in these buckets.
+    ("codec (pipeline.wire / models / msgspec / pydantic / json)",
+     ("pipeline/wire", "pipeline/models", "msgspec", "pydantic", "orjson", "json/", "fastavro")),
+    ("Kafka client (our producer, aiokafka, confluent / librdkafka)",
+     ("pipeline/runtime/producer", "pipeline/runtime/output", "pipeline/runtime/partitioning", "aiokafka",
+      "confluent_kafka", "kafka/")),
+    ("tables & changelog (pipeline.runtime.state, faust tables, rocksdb)",
+     ("pipeline/runtime/state", "pipeline/runtime/faust_store", "faust/tables", "rocksdict", "rocksdb")),
+    ("HTTP delivery / serving (httpx, aiohttp, uvicorn)", ("httpx", "httpcore", "h11", "aiohttp", "uvicorn", "starlette")),
     ("Redis (ledger)", ("redis",)),
     ("faust / mode runtime (streams, agents, events)", ("faust/", "mode/")),
-    ("pipeline stage code", ("pipeline/",)),
+    ("pipeline runtime (chain executor, worker loop)", ("pipeline/runtime/",)),
+    ("pipeline stages, pure core, bridge", ("pipeline/",)),
 ]
 
 

@@ -94,8 +94,17 @@ class MemoryRuntime:
 
     def tick(self, now: datetime) -> None:
         """Run every processor's timer once at ``now`` (the test decides when time passes)."""
+        self._tick(now, wanted_only=False)
+
+    def tick_wanted(self, now: datetime) -> None:
+        """Run the timers of the stages that asked for one (``wants_tick``: group_wait 0), as the Kafka
+        worker wakes them right after a record; the other timers wait for ``tick``."""
+        self._tick(now, wanted_only=True)
+
+    def _tick(self, now: datetime, wanted_only: bool) -> None:
         for executor in self.executors:
-            for index, _interval in executor.tickers():
+            indices = executor.wants_tick(now) if wanted_only else [index for index, _ in executor.tickers()]
+            for index in indices:
                 outs: list[Output] = []
                 for problem in executor.tick(index, now, outs):
                     if isinstance(problem, list):

@@ -121,6 +121,15 @@ class Backend(Protocol):
     def drop(self, partition: int) -> None: ...
 
 
+def _prefix_end(prefix: bytes) -> bytes | None:
+    """The smallest key above every key that starts with ``prefix``; None when there is none (an
+    empty prefix, or one of 0xff bytes only)."""
+    stripped = prefix.rstrip(b"\xff")
+    if not stripped:
+        return None
+    return stripped[:-1] + bytes([stripped[-1] + 1])
+
+
 class MemoryBackend:
     """Everything in dicts: for tests and ``memory://`` (the changelog restores it at every start;
     offsets are kept for the life of the process, so a partition that comes back after a rebalance
@@ -148,9 +157,11 @@ class MemoryBackend:
         data = self._data.get(partition)
         if not data:
             return
-        for key in list(data.irange(minimum=prefix)):
-            if not key.startswith(prefix):
-                return
+        # Bounded above: a scan costs the keys under the prefix, not every key after it in the
+        # partition (the group stage scans a group's rows at every insert and flush). The keys are
+        # listed first so that the caller may write to the table while it iterates.
+        end = _prefix_end(prefix)
+        for key in list(data.irange(minimum=prefix, maximum=end, inclusive=(True, False))):
             yield key, data[key]
 
     def due_until(self, partition: int, until: int) -> Iterator[tuple[int, bytes]]:

@@ -103,6 +103,19 @@ def test_scan_merges_overlay_and_store_in_key_order_within_an_entity(backend_fac
     assert state.partition_for(b"g1/a") == state.partition_for(b"g1/zz")
 
 
+@pytest.mark.parametrize("prefix", [b"g1/", b"g\xff", b"\xff\xff", b"g1/\xff"])
+def test_scan_of_the_store_yields_the_keys_under_the_prefix_and_no_other(backend_factory, prefix):
+    state = table(backend_factory(), partition_key=lambda key: b"one", partitions=1)
+    neighbours = [prefix[:-1], prefix + b"\x00", prefix + b"a", prefix + b"\xff", prefix + b"\xff\xff",
+                  prefix[:-1] + bytes([prefix[-1] - 1]) + b"\xff", b"\xff" * 6, b"a", b"g2/a"]
+    for key in neighbours:
+        state.set(key, b"-")
+    checkpoint(state)
+    expected = sorted(k for k in set(neighbours) if k.startswith(prefix))
+    assert [k for k, _ in state.scan(prefix)] == expected
+    assert expected  # the case has keys under the prefix, and keys beyond it on both sides
+
+
 def test_restore_writes_values_and_their_due_entries_and_the_offset(backend_factory):
     backend = backend_factory()
     state = table(backend, partitions=1)
