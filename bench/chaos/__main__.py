@@ -20,6 +20,7 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=200.0, help="new alerts per second")
     parser.add_argument("--faults", default=",".join(FAULTS))
     parser.add_argument("--drain-timeout", type=float, default=600.0)
+    parser.add_argument("--group-interval", type=int, default=20, help="seconds")
     args = parser.parse_args()
     faults = tuple(f for f in args.faults.split(",") if f)
     unknown = set(faults) - set(FAULTS)
@@ -29,7 +30,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="chaos-") as tmp:
         began = time.monotonic()
         report = run(Path(tmp), seconds=args.seconds, rate=args.rate, faults=faults,
-                     drain_timeout_s=args.drain_timeout)
+                     drain_timeout_s=args.drain_timeout, group_interval_s=args.group_interval)
     print(f"load average after: {os.getloadavg()}; {time.monotonic() - began:.0f} s in all")
     print("\n".join(report.lines()))
     return 0 if not report.lost and not report.delivered_twice else 1

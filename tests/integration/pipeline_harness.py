@@ -48,12 +48,29 @@ class Delivery:
     body: dict[str, Any]
 
 
+# One notification per alert, at once: each alert (by alertname) alone in its group, group_wait 0.
+ONE_GROUP_PER_ALERT = """
+route:
+  receiver: hook
+  group_by: [alertname]
+  group_wait: 0s
+  group_interval: 5m
+  repeat_interval: 4h
+receivers:
+  - name: hook
+    webhook_configs: [{url: "URL/hook"}]
+"""
+
+
 @dataclass
 class WebhookCollector:
-    """An HTTP server that answers 200 to every POST and keeps what it got, in order."""
+    """An HTTP server that answers 200 to every POST and keeps what it got, in order; while
+    ``refusing`` is set it answers 503 and keeps nothing (a target that is down)."""
 
     deliveries: list[Delivery] = field(default_factory=list)
     url: str = ""
+    refusing: threading.Event = field(default_factory=threading.Event)
+    refused: int = 0
 
     def start(self) -> WebhookCollector:
         collector = self
@@ -62,6 +79,12 @@ class WebhookCollector:
             def do_POST(self):  # noqa: N802 - the http.server API
                 length = int(self.headers.get("content-length", 0))
                 body = self.rfile.read(length)
+                if collector.refusing.is_set():
+                    collector.refused += 1
+                    self.send_response(503)
+                    self.send_header("content-length", "0")
+                    self.end_headers()
+                    return
                 try:
                     parsed = json.loads(body)
                 except ValueError:

@@ -19,18 +19,7 @@ from pipeline.runtime.admin import admin_client, broker_answers
 from pipeline.runtime.topics import apply_topology
 from pipeline.settings import DevSettings, KafkaSettings, Settings, TopicSettings
 from pipeline.topology import load_topology
-from tests.integration.pipeline_harness import WebhookCollector, running_pipeline
-
-CONFIG = """
-route:
-  receiver: hook
-  group_by: [alertname]
-  group_wait: 0s
-  group_interval: 5m
-receivers:
-  - name: hook
-    webhook_configs: [{url: "URL/hook"}]
-"""
+from tests.integration.pipeline_harness import ONE_GROUP_PER_ALERT, WebhookCollector, running_pipeline
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +69,8 @@ def test_an_alert_reaches_the_webhook_through_the_secured_broker(secure_broker, 
     assert not report.unresolved
     collector = WebhookCollector().start()
     try:
-        with running_pipeline(settings, tmp_path, CONFIG.replace("URL", collector.url), sink=True) as pipeline:
+        config = ONE_GROUP_PER_ALERT.replace("URL", collector.url)
+        with running_pipeline(settings, tmp_path, config, sink=True) as pipeline:
             pipeline.post_alerts([{"labels": {"alertname": f"Secure{kind}"}}])
             deadline = time.monotonic() + 60
             while not collector.at("/hook"):

@@ -20,18 +20,7 @@ from pipeline.settings import settings_env
 from pipeline.topology import load_topology
 from tests.integration.bridge_harness import OPEN_SOURCES, write_sources
 from tests.integration.helpers import settings_with_topology
-from tests.integration.pipeline_harness import WebhookCollector
-
-CONFIG = """
-route:
-  receiver: hook
-  group_by: [alertname]
-  group_wait: 0s
-  group_interval: 5m
-receivers:
-  - name: hook
-    webhook_configs: [{url: "URL/hook"}]
-"""
+from tests.integration.pipeline_harness import ONE_GROUP_PER_ALERT, WebhookCollector
 
 
 class Output:
@@ -92,7 +81,7 @@ def test_run_restarts_a_killed_worker_and_stops_cleanly(kafka_bootstrap, tmp_pat
         "bridge": settings.bridge.model_copy(update={"sources_dir": write_sources(tmp_path / "sources", OPEN_SOURCES)}),
         "worker": settings.worker.model_copy(update={"data_dir": tmp_path / "state"})})
     config = tmp_path / "alertmanager.yml"
-    config.write_text(CONFIG.replace("URL", collector.url))
+    config.write_text(ONE_GROUP_PER_ALERT.replace("URL", collector.url))
     env = {**os.environ, **settings_env(settings)}
     env.pop("PIPELINE_WORKER__STORE")  # run's own default: RocksDB tables in worker.data_dir
     process = subprocess.Popen(
