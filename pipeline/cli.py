@@ -226,9 +226,15 @@ def worker(chain: str) -> None:
     if needed is not None and needed not in enabled_features(settings):
         raise click.ClickException(f"chain {chain!r} requires {needed}, which is off: set {FEATURES[needed]} "
                                    f"(PIPELINE_{FEATURES[needed].upper().replace('.', '__')}=true) to run it")
+    from pipeline.db.migrate import SchemaNotCurrent
+    from pipeline.db.pool import DatabaseUnavailable
     from pipeline.runtime.worker import run_chain
 
-    run_chain(chain, settings)
+    try:
+        run_chain(chain, settings)
+    except (SchemaNotCurrent, DatabaseUnavailable) as exc:
+        # The history and flapping stages check the schema before the worker joins its group.
+        raise click.ClickException(f"chain {chain!r}: {exc}") from None
 
 
 @main.command("bridge")

@@ -129,7 +129,7 @@ def run_demo(settings: Settings, echo: Callable[[str], None] = print, timeout_s:
         for topic, stage in written_topics(topology).items():
             record = _wait_for(settings, topic, run_id, timeout_s, components)
             if topology.topics[topic].schema_name == "Notification":
-                notification_ids.add(record.get("id"))
+                notification_ids.add(record["value"].get("id"))
             echo(f"\n{stage} → {settings.topic(topic)}:")
             echo(orjson.dumps(record, option=orjson.OPT_INDENT_2).decode())
         payload = _wait_for_delivery(receiver, run_id, timeout_s, components)

@@ -148,3 +148,31 @@ def test_without_history_enabled_its_chain_is_not_started_and_refuses_to_run(kaf
     result = CliRunner().invoke(main, ["worker", "history"], env=settings_env(settings))
     assert result.exit_code != 0
     assert "requires history, which is off: set history.enabled (PIPELINE_HISTORY__ENABLED=true)" in result.output
+
+
+def test_a_worker_refuses_a_database_whose_schema_is_not_current(kafka_bootstrap, postgres_url, tmp_path):
+    """Migrations are checked at worker start: the history chain, and the alert chain whose flapping
+    stage reads the history, stop before joining their groups, naming the fix."""
+    import psycopg
+    from psycopg import sql
+
+    from pipeline.cli import main
+    from pipeline.settings import WorkerSettings
+    from tests.integration.history.conftest import database_dsn
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        settings = settings_with_topology(kafka_bootstrap, "unmigrated")
+        settings = settings.model_copy(update={
+            "worker": WorkerSettings(data_dir=tmp_path / "state"),
+            "history": settings.history.model_copy(update={"enabled": True, "dsn": database_dsn(postgres_url, name)})})
+        for chain in ("history", "normalize"):
+            result = CliRunner().invoke(main, ["worker", chain], env=settings_env(settings))
+            assert result.exit_code == 1, result.output
+            assert f"chain {chain!r}: PostgreSQL at" in result.output
+            assert "no history schema yet; run `pipeline db migrate`" in result.output
+    finally:
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
