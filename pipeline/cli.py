@@ -220,9 +220,21 @@ def worker(chain: str) -> None:
                                      f"run `pipeline worker {declared.chain_of(chain).name}`", param_hint="CHAIN")
         raise click.BadParameter(f"{chain!r} is not a chain of {declared.source}; choose from {', '.join(chains)}",
                                  param_hint="CHAIN")
+    from pipeline.topology import FEATURES, enabled_features
+
+    needed = chains[chain].requires
+    if needed is not None and needed not in enabled_features(settings):
+        raise click.ClickException(f"chain {chain!r} requires {needed}, which is off: set {FEATURES[needed]} "
+                                   f"(PIPELINE_{FEATURES[needed].upper().replace('.', '__')}=true) to run it")
+    from pipeline.db.migrate import SchemaNotCurrent
+    from pipeline.db.pool import DatabaseUnavailable
     from pipeline.runtime.worker import run_chain
 
-    run_chain(chain, settings)
+    try:
+        run_chain(chain, settings)
+    except (SchemaNotCurrent, DatabaseUnavailable) as exc:
+        # The history and flapping stages check the schema before the worker joins its group.
+        raise click.ClickException(f"chain {chain!r}: {exc}") from None
 
 
 @main.command("run")

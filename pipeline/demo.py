@@ -38,6 +38,8 @@ def written_topics(topology) -> dict[str, str]:
                 spec = topology.topics[topic]
                 if spec.schema_name == "Notification" and spec.delay_s is not None:
                     continue  # retry tiers: only on failure
+                if spec.schema_name == "DeliveryOutcome":
+                    continue  # names no alert to find the demo's by; printed after the delivery
                 if (topic not in internal or spec.tap) and topic not in written:
                     written[topic] = stage.name
     return {t: s for t, s in written.items() if not t.endswith(".dlq")}
@@ -95,8 +97,11 @@ def run_demo(settings: Settings, echo: Callable[[str], None] = print, timeout_s:
     receiver = DemoReceiver(hook_url)
     from pipeline.topology import load_topology
 
+    from pipeline.topology import enabled_features
+
     topology = load_topology(settings.topics.topology_file)
-    chains = [chain.name for chain in topology.chains()]
+    # Optional chains (history) only where the settings enable them: the demo runs without PostgreSQL.
+    chains = [chain.name for chain in topology.enabled_chains(enabled_features(settings))]
     log_dir = settings.dev.state_dir / "logs"
     components = [Component("bridge", ["bridge"], settings, log_dir)]
     components += [Component(chain, ["worker", chain], settings, log_dir) for chain in chains]
@@ -120,13 +125,21 @@ def run_demo(settings: Settings, echo: Callable[[str], None] = print, timeout_s:
         response = httpx.post(f"{bridge_url}/api/v2/alerts", json=[alert], timeout=10)
         echo(f"POST /api/v2/alerts (as Prometheus does) → {response.status_code} {response.text}")
         response.raise_for_status()
+        notification_ids = set()
         for topic, stage in written_topics(topology).items():
             record = _wait_for(settings, topic, run_id, timeout_s, components)
+            if topology.topics[topic].schema_name == "Notification":
+                notification_ids.add(record["value"].get("id"))
             echo(f"\n{stage} → {settings.topic(topic)}:")
             echo(orjson.dumps(record, option=orjson.OPT_INDENT_2).decode())
         payload = _wait_for_delivery(receiver, run_id, timeout_s, components)
         echo(f"\nsink → POST {hook_url} (Alertmanager webhook v4):")
         echo(orjson.dumps(payload, option=orjson.OPT_INDENT_2).decode())
+        for topic in (t for t, spec in topology.topics.items() if spec.schema_name == "DeliveryOutcome"):
+            outcome = _wait_for_outcome(settings, topic, notification_ids, timeout_s, components)
+            echo(f"\nsink → {settings.topic(topic)} (for the history"
+                 f"{'' if 'history' in chains else '; off here: PIPELINE_HISTORY__ENABLED=true runs it'}):")
+            echo(orjson.dumps(outcome, option=orjson.OPT_INDENT_2).decode())
         return payload
     finally:
         if not keep_running:
@@ -158,6 +171,17 @@ def _wait_for(settings: Settings, topic: str, run_id: str, timeout_s: float, com
         alive=lambda: all(c.alive() for c in components),
         describe=lambda: "\n".join(f"--- {c.name}\n{c.log_tail(15)}" for c in components))
     return next(r for r in records if _demo_run(r) == run_id).as_json()
+
+
+def _wait_for_outcome(settings: Settings, topic: str, notification_ids: set, timeout_s: float, components) -> dict:
+    def ours(record) -> bool:
+        return getattr(record.value, "notification_id", None) in notification_ids
+
+    records = wait_for_records(
+        settings, topic, lambda rs: any(ours(r) for r in rs), timeout=timeout_s,
+        alive=lambda: all(c.alive() for c in components),
+        describe=lambda: "\n".join(f"--- {c.name}\n{c.log_tail(15)}" for c in components))
+    return next(r for r in records if ours(r)).as_json()
 
 
 def _demo_run(record) -> str | None:

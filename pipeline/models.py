@@ -239,6 +239,30 @@ class Notification(WireRecord, kw_only=True):
     integration: str = ""
 
 
+DeliveryOutcomeKind = Literal["delivered", "retrying", "dead_lettered", "duplicate_skipped"]
+# Avro int, 1-based: the first attempt from notifications is 1.
+AttemptNumber = Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1)]
+
+
+class DeliveryOutcome(WireRecord, kw_only=True):
+    """Value of notifications.outcomes: what became of one delivery attempt of one notification,
+    written by the sink once the outcome is durable; read by the history stage. Carries no secret:
+    no target URL, no response body, only the connector's bounded, secret-free reason."""
+
+    avro_record: ClassVar[str] = "DeliveryOutcome"
+
+    notification_id: str
+    receiver: str
+    integration: str = ""
+    group_key: str
+    outcome: DeliveryOutcomeKind
+    attempt: AttemptNumber
+    error: str = ""
+    at: Timestamp
+    retry_tier: str = ""
+    status_code: Int32Count | None = None
+
+
 class Matcher(_Data, kw_only=True):
     """Alertmanager API v2 matcher."""
 
@@ -264,7 +288,7 @@ class Silence(WireRecord, kw_only=True):
 
 RECORD_MODELS: dict[str, type[WireRecord]] = {
     model.avro_record: model
-    for model in (Alert, RawAlert, AlertEvent, EnrichedAlert, Notification, Silence)
+    for model in (Alert, RawAlert, AlertEvent, EnrichedAlert, Notification, Silence, DeliveryOutcome)
 }
 
 

@@ -507,6 +507,12 @@ class HistorySettings(Section):
     """PostgreSQL and the alert history kept in it (issue #15): the history stage, its queries, the
     flapping signal. See docs/history.md."""
 
+    enabled: bool = Field(
+        False,
+        description="Run the history stage (its worker chain `history`) and the flapping mark; needs "
+        "the database at dsn, migrated (`pipeline db migrate`). Off: no stage needs PostgreSQL and the "
+        "flapping stage passes alerts on unchanged.",
+    )
     dsn: str = Field(
         "postgresql://pipeline@127.0.0.1:15432/pipeline",
         description="libpq connection URI or key=value string of the PostgreSQL database (no password "

@@ -29,6 +29,23 @@ MAX_ERROR_CHARS = 1024  # headers travel with every retry; a target's error page
 Headers = list[tuple[str, bytes]]
 
 
+def secret_free(reason: str) -> str:
+    """``reason`` bounded to MAX_ERROR_CHARS, every URL in it cut to its scheme and host: connectors'
+    own reasons name no secret, but an exception's text can carry the target URL (Slack, Teams and
+    Telegram URLs are the credential), its user info or its query."""
+    if "://" not in reason:
+        return reason[:MAX_ERROR_CHARS]
+    words = []
+    for word in reason[: MAX_ERROR_CHARS * 4].split(" "):
+        if "://" in word:
+            scheme, _, rest = word.partition("://")
+            host = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0].rpartition("@")[2]
+            tail = "/…" if len(rest) > len(host) else ""
+            word = f"{scheme}://{host}{tail}"
+        words.append(word)
+    return " ".join(words)[:MAX_ERROR_CHARS]
+
+
 @dataclass(frozen=True)
 class RetryState:
     attempts: int = 0

@@ -17,10 +17,12 @@ PROCESSORS: dict[str, str] = {
     "normalize": "pipeline.stages.normalize:NormalizeProcessor",
     "dedup": "pipeline.stages.dedup:DedupProcessor",
     "classify": "pipeline.stages.classify:ClassifyProcessor",
+    "flapping": "pipeline.stages.flapping:FlappingProcessor",
     "mute": "pipeline.stages.mute:MuteProcessor",
     "route": "pipeline.stages.route:RouteProcessor",
     "group": "pipeline.stages.group:GroupProcessor",
     "sink": "pipeline.stages.sink:SinkProcessor",
+    "history": "pipeline.stages.history:HistoryProcessor",
 }
 
 # Stages whose processor waits for the event-time watermark (WANTS_EVENT_TIME): the chains before

@@ -85,13 +85,22 @@ class FlappingProcessor(Processor):
             return value
         return replace(value, alert=replace(alert, **changes))
 
+    @classmethod
+    def from_settings(cls, settings: Settings, topology: Any = None) -> FlappingProcessor:
+        return create(settings, topology)
+
     async def aclose(self) -> None:
         if self.refresher is not None:
             self.refresher.stop()
 
 
 def create(settings: Settings, topology: Any = None) -> FlappingProcessor:
-    """The composition root's factory: checks the schema, starts the refresh thread."""
+    """The composition root's factory: checks the schema, starts the refresh thread. With
+    ``history.enabled`` off the stage needs no database: its set stays empty and is never refreshed,
+    so it passes every record on unchanged (but for the sticky marks of occurrences marked while it
+    was on, whose resolves still take their firing records' route)."""
+    if not settings.history.enabled:
+        return FlappingProcessor(settings.history, FlappingSet(settings.history))
     from pipeline.db.migrate import require_current_schema
 
     require_current_schema(settings.history)

@@ -65,6 +65,10 @@ class HistoryProcessor(Processor):
         self._next_maintenance = 0.0
         self.totals = WriteReport()  # what this processor wrote since it started (metrics, tests)
 
+    @classmethod
+    def from_settings(cls, settings: Settings, topology: Any = None) -> HistoryProcessor:
+        return create(settings, topology)
+
     # -- the processor interface ------------------------------------------------------------------
     async def process(self, record: Record, state: State, now: datetime) -> Sequence[Emit] | Rejected:
         problem = self._buffer(record.value, now)
@@ -218,8 +222,13 @@ def run_maintenance(history: HistorySettings, now: datetime):
 
 
 def create(settings: Settings, topology: Any = None) -> HistoryProcessor:
-    """The composition root's factory: checks the schema first (a worker refuses an unmigrated database)."""
+    """The composition root's factory: checks the schema first (a worker refuses an unmigrated database,
+    or one it cannot reach: SchemaNotCurrent or DatabaseUnavailable, naming the fix)."""
     from pipeline.db.migrate import require_current_schema
+
+    if not settings.history.enabled:
+        raise SystemExit("stage 'history': history.enabled is off (PIPELINE_HISTORY__ENABLED=true runs it, "
+                         "with PostgreSQL at history.dsn migrated by `pipeline db migrate`)")
 
     require_current_schema(settings.history)
     return HistoryProcessor(settings.history)

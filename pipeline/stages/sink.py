@@ -6,7 +6,9 @@ The processor is thin and async: each record finds its connector (receiver by na
 the ledger protocol and when a record is done; ``process`` returns once the record's outcome is
 durable, and the runtime commits an offset only once every record below it is done (see sink_lanes
 for the exact crash guarantee). Retry and dead-letter records are written through the runtime's
-durable writer while the delivery is handled, in the order the ledger protocol needs.
+durable writer while the delivery is handled, in the order the ledger protocol needs; so is one
+DeliveryOutcome per settled attempt to the ``outcomes`` port (notifications.outcomes, for the history
+stage), before the record is acknowledged.
 
 Retry tiers: a record on a tier is due at its timestamp plus the tier's delay (the topology's
 ``delay``); the runtime holds it until then, up to ``sink.max_pending_retries`` per tier and then
@@ -84,6 +86,7 @@ class SinkProcessor(Processor):
         self._input_topic = dict(stage.inputs)               # port -> topic
         self._port_of = {topic: port for port, topic in stage.outputs.items()}
         self._dead_letter_topic = stage.outputs["failed"]
+        self._outcome_topic = stage.outputs.get("outcomes")  # notifications.outcomes, for the history
         self.output = None  # the runtime's durable writer, set before the first record
         self._deliverer: Deliverer | None = None
         self._senders: list = []  # AiohttpSender of every lane worker, closed by aclose()
@@ -132,7 +135,8 @@ class SinkProcessor(Processor):
 
         return Deliverer(settings=sink, policy=self.policy,
                          ledger_store=RedisLedger(client, prefix, sink.ledger_ttl_s, guard=guard),
-                         output=_PortOutput(self), context=context, dead_letter_topic=self._dead_letter_topic)
+                         output=_PortOutput(self), context=context, dead_letter_topic=self._dead_letter_topic,
+                         outcome_topic=self._outcome_topic)
 
     def on_assign(self, partitions, state) -> None:
         # Build the deliverer (imports, the CA bundle, the Redis connection) before the first record

@@ -44,10 +44,11 @@ from connectors.base import Connector, DeliveryContext, Outcome
 from pipeline.dead_letters import dead_letter_headers
 from pipeline.delivery import ledger, metrics
 from pipeline.circuit_breaker import CircuitBreaker
-from pipeline.delivery.headers import RetryState, with_retry_state
+from pipeline.delivery.headers import RetryState, secret_free, with_retry_state
 from pipeline.delivery.ratelimit import TokenBucket
 from pipeline.delivery.retry import DeadLetter, RetryLater, RetryPolicy
-from pipeline.models import Notification
+from pipeline import wire
+from pipeline.models import DeliveryOutcome, Notification
 from pipeline.settings import SinkSettings
 
 log = logging.getLogger(__name__)
@@ -105,9 +106,12 @@ class Lane:
 class Deliverer:
     def __init__(self, *, settings: SinkSettings, policy: RetryPolicy, ledger_store: Ledger, output: Output,
                  context: Callable[[], DeliveryContext], clock: Callable[[], float] = time.monotonic,
-                 wall_clock: Callable[[], float] = time.time, dead_letter_topic: str = "notifications.dlq"):
+                 wall_clock: Callable[[], float] = time.time, dead_letter_topic: str = "notifications.dlq",
+                 outcome_topic: str | None = None):
         self.settings = settings
         self.dead_letter_topic = dead_letter_topic  # the topology's, for notifications that failed for good
+        # The topology's notifications.outcomes: one DeliveryOutcome per settled attempt (None: none).
+        self.outcome_topic = outcome_topic
         self.policy = policy
         self.ledger = ledger_store
         self.output = output
@@ -222,6 +226,7 @@ class Deliverer:
             if verdict is ledger.Verdict.ALREADY_DELIVERED:
                 metrics.SKIPPED.labels(lane.target_key).inc()
                 log.info("sink: %s already delivered, not sent again", notification_id)
+                await self._send_outcome(job, "duplicate_skipped", job.retry.attempts + 1)
                 job.done()
                 return None
             if verdict is ledger.Verdict.IN_FLIGHT:
@@ -256,6 +261,7 @@ class Deliverer:
             if outcome.thread_state:
                 await self._durably(lambda: ctx.threads.put(connector.thread_key(notification), outcome.thread_state))
             lane.delivered.inc()
+            await self._send_outcome(job, "delivered", job.retry.attempts + 1, status_code=outcome.status_code)
             job.done()
             return
         if outcome.kind == "retryable" and outcome.status_code != 429:
@@ -268,10 +274,10 @@ class Deliverer:
         # again, whereas a stale pending entry would make the retry look like an unknown outcome.
         await self._durably(lambda: self.ledger.release(notification.id, entry))
         if outcome.kind == "retryable":
-            await self._retry(job, lane, outcome.reason, outcome.retry_after)
+            await self._retry(job, lane, outcome.reason, outcome.retry_after, outcome.status_code)
         else:
             await self._send_dead_letter(job, self.policy.after_permanent(job.retry, outcome.reason, _utcnow()),
-                                         lane.target_key)
+                                         lane.target_key, status_code=outcome.status_code)
 
     async def _call(self, connector: Connector, notification: Notification, ctx: DeliveryContext) -> Outcome:
         try:
@@ -281,31 +287,61 @@ class Deliverer:
             return Outcome.retryable(f"{connector.kind}: no outcome within {self.attempt_timeout_s:g}s")
         except Exception as exc:  # a connector bug: retried (a fixed release can still deliver it)
             log.exception("sink: connector %s failed", connector.kind)
-            return Outcome.retryable(f"{connector.kind}: connector error {type(exc).__name__}: {exc}"[:500])
+            # The exception's text may hold the target URL (a secret for Slack, Teams, Telegram).
+            return Outcome.retryable(secret_free(f"{connector.kind}: connector error {type(exc).__name__}: {exc}")[:500])
 
     # -- outcomes that leave the stage as records ---------------------------------------------------
-    async def _retry(self, job: Job, lane: Lane, reason: str, retry_after: float | None = None) -> None:
+    async def _retry(self, job: Job, lane: Lane, reason: str, retry_after: float | None = None,
+                     status_code: int | None = None) -> None:
         decision = self.policy.after_retryable(job.retry, reason, _utcnow(), retry_after)
         if isinstance(decision, RetryLater):
-            await self._send_retry(job, decision, lane.target_key)
+            await self._send_retry(job, decision, lane.target_key, counted=True, status_code=status_code)
         else:
-            await self._send_dead_letter(job, decision, lane.target_key)
+            await self._send_dead_letter(job, decision, lane.target_key, status_code=status_code)
 
-    async def _send_retry(self, job: Job, decision: RetryLater, target: str) -> None:
+    async def _send_retry(self, job: Job, decision: RetryLater, target: str, counted: bool = False,
+                          status_code: int | None = None) -> None:
+        """``counted``: an attempt (or a deferral that counts as one) failed, which gets an outcome
+        record; an uncounted requeue (full lane, in flight elsewhere) attempted nothing and gets none."""
         headers = with_retry_state(job.headers, decision.state)
         await self._durably(lambda: self.output.send(decision.tier.topic, job.key, job.value, headers))
         metrics.RETRIED.labels(target, decision.tier.topic).inc()
+        if counted:
+            await self._send_outcome(job, "retrying", decision.state.attempts, decision.state.last_error,
+                                     decision.tier.topic, status_code)
         job.done()
 
-    async def _send_dead_letter(self, job: Job, dead: DeadLetter, target: str, ack: bool = True) -> None:
+    async def _send_dead_letter(self, job: Job, dead: DeadLetter, target: str, ack: bool = True,
+                                status_code: int | None = None) -> None:
         topic, partition, offset = job.origin
         headers = dead_letter_headers(
             stage=STAGE, reason=dead.reason, error_class=dead.error_class, topic=topic, partition=partition,
             offset=offset, original_headers=with_retry_state(job.headers, dead.state))
         await self._durably(lambda: self.output.send(self.dead_letter_topic, job.key, job.value, headers))
         metrics.DEAD_LETTERED.labels(target, dead.error_class).inc()
+        await self._send_outcome(job, "dead_lettered", dead.state.attempts, dead.reason, status_code=status_code)
         if ack:
             job.done()
+
+    async def _send_outcome(self, job: Job, outcome: str, attempt: int, error: str = "", tier: str = "",
+                            status_code: int | None = None) -> None:
+        """The attempt's DeliveryOutcome, durable before the record is acknowledged: after the retry or
+        dead-letter record it follows, so a crash in between re-reads the record and writes both again
+        (the history keeps one row per notification, attempt and outcome). A record that is no
+        notification (``reject`` of bad bytes) names none and gets no outcome; the DLQ has it.
+        The error is the retry and DLQ headers' reason (the connector's, secret-free), bounded, with
+        any URL cut to its host; no target URL, no response body."""
+        notification = job.notification
+        if self.outcome_topic is None or notification is None:
+            return
+        record = DeliveryOutcome(
+            notification_id=notification.id, receiver=notification.receiver, integration=notification.integration,
+            group_key=notification.group_key, outcome=outcome, attempt=max(1, attempt),
+            error=secret_free(error) if error else "", at=_utcnow(), retry_tier=tier,
+            status_code=status_code if status_code is not None and 0 <= status_code < 2**31 else None)
+        value = wire.encode(record)
+        key = notification.id.encode()
+        await self._durably(lambda: self.output.send(self.outcome_topic, key, value, []))
 
     async def _durably(self, operation: Callable[[], Awaitable]):
         """Run a ledger or broker write until it succeeds: the record's outcome must become durable

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -16,6 +17,9 @@ TOPIC_NAME = re.compile(r"^[a-z][a-z0-9_-]*(\.[a-z0-9_-]+)*$")
 STAGE_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
 # Topic-level configs this file manages through first-class keys; `config:` may not repeat them.
 MANAGED_CONFIG_KEYS = {"cleanup.policy", "retention.ms"}
+# What a stage may `require`: an optional part of the deployment, and the setting that enables it
+# (pipeline.topology.enabled_features reads them from the settings).
+FEATURES = {"history": "history.enabled"}
 
 
 class TopologyError(ValueError):
@@ -91,6 +95,10 @@ class Stage(BaseModel):
     dead_letters: str | None = None   # where records the stage rejects go, with the reason in headers
     chain: Literal["auto", "new"] = "auto"  # new: start a chain of its own even where it could join
     consumer_group: str               # of the chain this stage starts, when it starts one
+    # A feature (FEATURES) the deployment must enable for the stage to run; its chain is not started
+    # otherwise. Only leaves of the data flow may require one: no stage that runs without it reads
+    # what it writes, so leaving it out changes nothing for the others.
+    requires: Literal["history"] | None = None
 
     @field_validator("name")
     @classmethod
@@ -137,6 +145,11 @@ class Chain:
     def tables(self) -> list[tuple[Stage, TableSpec]]:
         return [(stage, table) for stage in self.stages for table in stage.tables.values()]
 
+    @property
+    def requires(self) -> str | None:
+        """The feature the chain needs (every stage of a chain requires the same, see Topology)."""
+        return self.stages[0].requires
+
 
 class Topology(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -171,7 +184,22 @@ class Topology(BaseModel):
                         f"stage {stage.name!r} has tables {list(stage.tables)} but its inputs are not "
                         f"co-partitioned: {counts}"
                     )
-        self.chains()  # every chain is well-formed
+        for chain in self.chains():  # every chain is well-formed
+            for stage in chain.stages:
+                if stage.requires != chain.requires:
+                    raise ValueError(f"stage {stage.name!r} runs chained after {chain.stages[0].name!r} but requires "
+                                     f"{stage.requires or 'nothing'}, the chain {chain.requires or 'nothing'}: "
+                                     "give it `chain: new`")
+        for stage in self.stages.values():
+            if stage.requires is None:
+                continue
+            written = set(stage.outputs.values()) - {stage.dead_letters}
+            for other in self.stages.values():
+                read = written & {*other.inputs.values(), *other.reads.values()}
+                if read and other.requires != stage.requires:
+                    raise ValueError(f"stage {other.name!r} reads {', '.join(sorted(read))}, written by "
+                                     f"{stage.name!r}, which requires {stage.requires}: only stages that "
+                                     f"require it too may read it")
         return self
 
     def topic(self, name: str) -> TopicSpec:
@@ -196,6 +224,11 @@ class Topology(BaseModel):
                 reasons.append(reason)
         return [Chain(name=stages[0].name, stages=tuple(stages), consumer_group=stages[0].consumer_group,
                       broken_because=reason) for stages, reason in zip(chains, reasons, strict=True)]
+
+    def enabled_chains(self, features: Collection[str]) -> list[Chain]:
+        """The chains a deployment with ``features`` enabled runs: every chain whose stages require
+        nothing or one of them."""
+        return [chain for chain in self.chains() if chain.requires is None or chain.requires in features]
 
     def chain_of(self, stage_name: str) -> Chain:
         for chain in self.chains():
@@ -281,7 +314,7 @@ def _changelog_topics(stages, topics: dict[str, TopicSpec], defaults: dict[str, 
 
 def _stage_from_yaml(name: str, spec: dict[str, Any]) -> Stage:
     unknown = set(spec) - {"description", "inputs", "outputs", "reads", "tables", "dead_letters", "chain",
-                           "consumer_group"}
+                           "consumer_group", "requires"}
     if unknown:
         raise ValueError(f"stage {name!r}: unknown keys {sorted(unknown)}")
     for kind in ("inputs", "outputs", "reads"):
@@ -296,7 +329,7 @@ def _stage_from_yaml(name: str, spec: dict[str, Any]) -> Stage:
         outputs=spec.get("outputs") or {}, reads=spec.get("reads") or {},
         tables={t: TableSpec(name=t, changelog=(v or {}).get("changelog", "")) for t, v in tables.items()},
         dead_letters=spec.get("dead_letters"), chain=spec.get("chain", "auto"),
-        consumer_group=spec.get("consumer_group", f"pipeline-{name}"),
+        consumer_group=spec.get("consumer_group", f"pipeline-{name}"), requires=spec.get("requires"),
     )
 
 

@@ -28,7 +28,7 @@ from pipeline.wire.errors import WireError
 # others stay one record each: alerts.state and silences are compacted by key, alerts.enriched is read
 # by consumers outside the pipeline, notifications carry retry headers per record.
 BATCHED_TOPICS = frozenset({"alerts.raw", "alerts.normalized", "alerts.deduped", "alerts.classified",
-                            "alerts.muted", "alerts.routed"})
+                            "alerts.marked", "alerts.muted", "alerts.routed"})
 BATCH_HEADER = "pipeline-batch"
 BATCH_HEADER_VALUE = b"1"
 BATCH_HEADERS = [(BATCH_HEADER, BATCH_HEADER_VALUE)]

@@ -83,6 +83,18 @@ def fixture_examples() -> dict[str, models.WireRecord]:
             route_key='{}/{team="payments"}',
             integration="webhook/0",
         ),
+        "DeliveryOutcome": models.DeliveryOutcome(
+            notification_id=models.notification_id('{}:{alertname="HighLatency"}', "payments-pager", 7),
+            receiver="payments-pager",
+            integration="webhook/0",
+            group_key='{}:{alertname="HighLatency"}',
+            outcome="retrying",
+            attempt=2,
+            error="webhook: HTTP 503",
+            at=t0 + timedelta(hours=1, seconds=5),
+            retry_tier="notifications.retry.30s",
+            status_code=503,
+        ),
         "Silence": models.Silence(
             id="7d1f6b5e-silence",
             matchers=[

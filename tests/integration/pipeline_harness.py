@@ -35,10 +35,13 @@ TOPOLOGIES = {"chained": TOPOLOGIES_DIR / "default.yaml", "split": TOPOLOGIES_DI
 
 
 def chains_of(settings: Settings, sink: bool = False) -> tuple[str, ...]:
-    """The chains of the settings' topology in data-flow order; the sink's only when asked for (a test
-    that needs deliveries, not just notification records)."""
-    names = [c.name for c in load_topology(settings.topics.topology_file).chains()]
-    return tuple(n for n in names if sink or n != "sink")
+    """The chains of the settings' topology in data-flow order that its settings enable (history only
+    with history.enabled); the sink's only when asked for (a test that needs deliveries, not just
+    notification records)."""
+    from pipeline.topology import enabled_features
+
+    chains = load_topology(settings.topics.topology_file).enabled_chains(enabled_features(settings))
+    return tuple(c.name for c in chains if sink or c.name != "sink")
 
 
 @dataclass(frozen=True)

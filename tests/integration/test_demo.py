@@ -27,3 +27,9 @@ def test_demo_alert_is_delivered_to_the_demo_webhook(kafka_bootstrap, tmp_path):
     assert any("→ 200" in line for line in lines), lines
     assert any(line.startswith(f"web UI: http://127.0.0.1:{settings.bridge.port}/ui/") for line in lines), lines
     assert any(line.startswith("\nsink → POST") for line in lines), lines
+    # Without PostgreSQL configured (history.enabled off) the history chain is not started, and the
+    # demo says how to turn it on; the delivery outcome it would store is printed all the same.
+    assert any("chain workers: normalize, group, sink;" in line for line in lines), lines
+    [outcome] = [line for line in lines if line.startswith(f"\nsink → {settings.topic('notifications.outcomes')}")]
+    assert "PIPELINE_HISTORY__ENABLED=true" in outcome
+    assert '"outcome": "delivered"' in lines[lines.index(outcome) + 1]

@@ -136,4 +136,5 @@ def test_postgres_is_debians_major_version_and_migrated_before_the_pipeline_star
     assert migrate["depends_on"]["postgres"]["condition"] == "service_healthy"
     env = PIPELINE_SERVICES["bridge"]["environment"]
     assert env["PIPELINE_HISTORY__DSN"].startswith("postgresql://pipeline@postgres:5432/")
+    assert env["PIPELINE_HISTORY__ENABLED"] == "true"  # the history worker service runs only then
     assert PIPELINE_SERVICES["bridge"]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"

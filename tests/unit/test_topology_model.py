@@ -61,10 +61,13 @@ def test_ports_map_to_topics_not_lists(document):
 def test_the_default_chaining_and_why_each_chain_starts_where_it_does():
     chains = load_topology(DEFAULT).chains()
     assert [[s.name for s in c.stages] for c in chains] == [
-        ["normalize", "dedup", "classify", "mute", "route"], ["group"], ["sink"]]
-    assert [c.consumer_group for c in chains] == ["pipeline-normalize", "pipeline-group", "pipeline-sink"]
+        ["normalize", "dedup", "classify", "flapping", "mute", "route"], ["group"], ["sink"], ["history"]]
+    assert [c.consumer_group for c in chains] == ["pipeline-normalize", "pipeline-group", "pipeline-sink",
+                                                  "pipeline-history"]
     assert "repartition" in chains[1].broken_because
-    assert chains[0].internal() == {"alerts.normalized", "alerts.deduped", "alerts.classified", "alerts.muted"}
+    assert chains[3].broken_because == "reads alerts.enriched, notifications, which sink does not write"
+    assert chains[0].internal() == {"alerts.normalized", "alerts.deduped", "alerts.classified", "alerts.marked",
+                                    "alerts.muted"}
     # The dedup table is alerts.state; the group's tables have changelogs of their own, per stage.
     stages = load_topology(DEFAULT).stages
     assert stages["dedup"].tables["alert_state"].changelog == "alerts.state"
@@ -73,13 +76,14 @@ def test_the_default_chaining_and_why_each_chain_starts_where_it_does():
 
 def test_a_stage_can_be_split_off_and_a_file_can_extend_another(tmp_path):
     split = load_topology(TOPOLOGIES_DIR / "split.yaml")
-    assert [c.name for c in split.chains()] == ["normalize", "dedup", "classify", "mute", "route", "group", "sink"]
+    assert [c.name for c in split.chains()] == ["normalize", "dedup", "classify", "flapping", "mute", "route", "group",
+                                                "sink", "history"]
     mine = tmp_path / "mine.yaml"
     mine.write_text(f"extends: {DEFAULT}\nstages:\n  classify: {{chain: new}}\n"
                     "topics:\n  alerts.deduped: {tap: true}\n")
     topology = load_topology(mine)
     assert [[s.name for s in c.stages] for c in topology.chains()][:2] == [["normalize", "dedup"],
-                                                                          ["classify", "mute", "route"]]
+                                                                          ["classify", "flapping", "mute", "route"]]
     assert topology.topics["alerts.deduped"].tap and topology.topics["alerts.deduped"].keyed_by == "fingerprint"
 
 
@@ -87,7 +91,7 @@ def test_a_stage_reading_another_stages_output_cannot_join_the_chain(document):
     document["stages"]["mute"]["inputs"] = {"classified": "alerts.deduped"}  # skips classify's output
     chains = parse_topology(document, "t.yaml").chains()
     assert [s.name for s in chains[1].stages] == ["mute", "route"]
-    assert chains[1].broken_because == "reads alerts.deduped, which classify does not write"
+    assert chains[1].broken_because == "reads alerts.deduped, which flapping does not write"
 
 
 @pytest.mark.parametrize("mutate, message", [
@@ -114,3 +118,39 @@ def test_missing_and_unparseable_files(tmp_path: Path):
     bad.write_text("topics: [unclosed")
     with pytest.raises(TopologyError, match="not valid YAML"):
         load_topology(bad)
+
+
+def test_the_history_chain_runs_only_where_history_is_enabled():
+    topology = load_topology(DEFAULT)
+    assert topology.stages["history"].requires == "history"
+    assert [c.requires for c in topology.chains()] == [None, None, None, "history"]
+    assert [c.name for c in topology.enabled_chains(())] == ["normalize", "group", "sink"]
+    assert [c.name for c in topology.enabled_chains({"history"})] == ["normalize", "group", "sink", "history"]
+    split = load_topology(TOPOLOGIES_DIR / "split.yaml")
+    assert "history" not in [c.name for c in split.enabled_chains(())]
+
+
+def test_enabled_features_come_from_the_settings():
+    from pipeline.settings import HistorySettings, Settings
+    from pipeline.topology import enabled_features
+
+    assert enabled_features(Settings(history=HistorySettings())) == frozenset()
+    assert enabled_features(Settings(history=HistorySettings(enabled=True))) == {"history"}
+
+
+def test_only_a_leaf_may_require_a_feature(document):
+    # group reading what an optional stage writes would stop without it
+    document["stages"]["history"]["outputs"] = {"copy": "alerts.enriched"}
+    document["stages"]["group"]["inputs"] = {"routed": "alerts.routed", "extra": "alerts.enriched"}
+    with pytest.raises(TopologyError, match="stage 'group' reads alerts.enriched, written by 'history', which "
+                                            "requires history"):
+        parse_topology(document, "t.yaml")
+
+
+def test_a_chain_requires_one_thing(document):
+    document["stages"]["route"]["requires"] = "history"  # chained after normalize, which requires nothing
+    with pytest.raises(TopologyError, match="stage 'route' runs chained after 'normalize' but requires history"):
+        parse_topology(document, "t.yaml")
+    document["stages"]["route"]["requires"] = "incidents"
+    with pytest.raises(TopologyError, match="requires"):
+        parse_topology(document, "t.yaml")

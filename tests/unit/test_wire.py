@@ -788,7 +788,7 @@ def test_references_between_files_may_be_recursive():
 
 def test_check_command_passes(capsys):
     assert main(["check"]) == 0
-    assert capsys.readouterr().out.startswith("ok: 6 current schemas")
+    assert capsys.readouterr().out.startswith("ok: 7 current schemas")
 
 
 @pytest.mark.parametrize(

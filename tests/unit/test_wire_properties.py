@@ -81,6 +81,12 @@ def record_strategies(times):
             flush_seq=st.integers(0, 2**63 - 1), created_at=times, route_key=texts,
             integration=texts,
         ),
+        "DeliveryOutcome": st.builds(
+            models.DeliveryOutcome, notification_id=texts, receiver=texts, integration=texts, group_key=texts,
+            outcome=st.sampled_from(["delivered", "retrying", "dead_lettered", "duplicate_skipped"]),
+            attempt=st.integers(1, 2**31 - 1), error=texts, at=times, retry_tier=texts,
+            status_code=st.none() | st.integers(0, 2**31 - 1),
+        ),
         "Silence": st.builds(
             models.Silence, id=texts,
             matchers=st.lists(st.builds(models.Matcher, name=texts, value=texts,

@@ -14,7 +14,8 @@ def test_the_chains_before_the_group_stage_report_to_its_input():
     assert default == {"normalize": {"alerts.routed"}}
     split = report_targets(load_topology(TOPOLOGIES_DIR / "split.yaml"), EVENT_TIME_STAGES)
     assert split == {"normalize": {"alerts.normalized"}, "dedup": {"alerts.deduped"},
-                     "classify": {"alerts.classified"}, "mute": {"alerts.muted"}, "route": {"alerts.routed"}}
+                     "classify": {"alerts.classified"}, "flapping": {"alerts.marked"}, "mute": {"alerts.muted"},
+                     "route": {"alerts.routed"}}
 
 
 def test_event_time_stages_are_the_processors_that_want_event_time():
