@@ -45,7 +45,7 @@ from pipeline.stages import build
 from pipeline.topology import load_topology
 from tests.integration.pipeline_harness import AM_COMPATIBLE_CLASSIFICATION
 
-STAGES = ("normalize", "dedup", "classify", "mute", "route", "group")  # every stage but the sink's
+STAGES = ("normalize", "dedup", "classify", "flapping", "mute", "route", "group")  # every stage but the sink's
 
 
 def raw_records(n: int, groups: int, now: datetime) -> list[bytes]:

@@ -195,8 +195,10 @@ def build_processors(setup: Setup, topology: Topology, timeline_input: str, opti
                      log: MutedLog) -> dict:
     """The stages' processors under ``setup``, as their ``from_settings`` builds them, minus what calls
     out (the model, enrichment workflows) and with views that note what they mute."""
+    from pipeline.settings import HistorySettings
     from pipeline.stages.classify import AlertClassifier, ClassifyProcessor
     from pipeline.stages.dedup import DedupProcessor
+    from pipeline.stages.flapping import FlappingProcessor, FlappingSet
     from pipeline.stages.group import GroupProcessor
     from pipeline.stages.mute import MuteProcessor
     from pipeline.stages.normalize import NormalizeProcessor
@@ -213,6 +215,9 @@ def build_processors(setup: Setup, topology: Topology, timeline_input: str, opti
     processors = [
         DedupProcessor(),
         ClassifyProcessor(AlertClassifier(setup.rules)),
+        # Flapping marks come from the history database: a replay runs without them (the stage passes
+        # every alert on unchanged, as with history off).
+        FlappingProcessor(HistorySettings(), FlappingSet(HistorySettings())),
         MuteProcessor(RecordingView.of(config, log)),
         RouteProcessor(config.routing_tree()),
         group,
