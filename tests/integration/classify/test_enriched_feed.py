@@ -66,7 +66,7 @@ def test_consumer_reads_priority_category_team_links_and_receivers(kafka_bootstr
     am.write_text(ALERTMANAGER)
     settings = with_classification(settings_with_topology(kafka_bootstrap, "enriched", SPLIT_TOPOLOGY), tmp_path, RULES)
     settings = settings.model_copy(update={"alertmanager_config": am})
-    stages = [Component(name, ["worker", name], settings, tmp_path / "logs") for name in ("classify", "mute", "route")]
+    stages = [Component(name, ["worker", name], settings, tmp_path / "logs") for name in ("classify", "flapping", "mute", "route")]
     try:
         for stage in stages:
             stage.start()
