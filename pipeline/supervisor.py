@@ -177,7 +177,11 @@ class Supervisor:
 def components(settings: Settings, topology, *, with_sources: bool = False) -> list[Child]:
     """The bridge, a worker per chain in data-flow order, and the sources runner when asked for."""
     children = [Child("bridge", ["bridge"])]
-    children += [Child(chain.name, ["worker", chain.name]) for chain in topology.chains()]
+    from pipeline.topology import enabled_features
+
+    # Chains of optional parts (a stage's `requires:`, e.g. history) only when the settings enable them.
+    children += [Child(chain.name, ["worker", chain.name])
+                 for chain in topology.enabled_chains(enabled_features(settings))]
     if with_sources:
         children.append(Child("sources", ["sources", "run"]))
     return children

@@ -9,9 +9,9 @@ from bench.chaos.scenario import run
 def test_no_notification_lost_or_sent_twice_under_faults(tmp_path):
     # group_interval 5m: no group flushes a second time within the run. With 20 s (bench/chaos's
     # default) a kill -9 of the group worker loses notifications: see bench/chaos/RESULTS.md.
-    report = run(tmp_path, seconds=60, rate=10, drain_timeout_s=150, group_interval_s=300)
+    report = run(tmp_path, seconds=45, rate=10, drain_timeout_s=150, group_interval_s=300)
     print("\n" + "\n".join(report.lines()))
-    assert report.accepted >= 300, report.lines()  # the load really ran through the faults
+    assert report.accepted >= 250, report.lines()  # the load really ran through the faults
     assert not report.lost, report.lines()
     assert not report.delivered_twice, report.lines()
     assert report.delivered_once + sum(report.dead_lettered.values()) == report.accepted

@@ -17,7 +17,7 @@ import httpx
 
 from pipeline.devenv.process import free_port
 from pipeline.settings import settings_env
-from pipeline.topology import load_topology
+from pipeline.topology import enabled_features, load_topology
 from tests.integration.bridge_harness import OPEN_SOURCES, write_sources
 from tests.integration.helpers import settings_with_topology
 from tests.integration.pipeline_harness import ONE_GROUP_PER_ALERT, WebhookCollector
@@ -93,7 +93,9 @@ def test_run_restarts_a_killed_worker_and_stops_cleanly(kafka_bootstrap, tmp_pat
     try:
         output.wait_for(r"\| ready: ", process)
         pids = {m.group(1): int(m.group(2)) for m in re.finditer(r"started (\S+) \(pid (\d+)\)", output.text())}
-        chains = {c.name for c in load_topology(settings.topics.topology_file).chains()}
+        topology = load_topology(settings.topics.topology_file)
+        chains = {c.name for c in topology.enabled_chains(enabled_features(settings))}
+        assert "history" not in chains  # history.enabled is off: its chain is not started
         assert set(pids) == {"bridge", *chains}, pids
         _post(url, "BeforeKill")
         _wait_delivered(collector, "BeforeKill", process, output)
