@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta, timezone
 
 from pipeline.fingerprint import alert_fingerprint
@@ -53,3 +54,18 @@ def flapping_series(labels: dict[str, str], flips: int, start: datetime = T0, st
     for i in range(flips):
         out.append(enriched(labels, "new" if i % 2 == 0 else "resolved", start + i * step))
     return out
+
+
+def load(history, values, now: datetime) -> None:
+    """Write ``values`` through the history stage's processor into ``history``'s database (each one
+    accepted), then flush and close it."""
+    from pipeline.stages.history import HistoryProcessor
+
+    async def run() -> None:
+        processor = HistoryProcessor(history)
+        for value in values:
+            assert await processor.process(record(value), {}, now) == ()
+        await processor.flush()
+        await processor.aclose()
+    asyncio.run(run())
+

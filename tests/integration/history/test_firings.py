@@ -3,7 +3,6 @@ UTC buckets with zeros, hours or days, equality filters, and the refusals."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime, timedelta, timezone
 
 import orjson
@@ -13,8 +12,7 @@ from starlette.testclient import TestClient
 
 from pipeline.cli import main
 from pipeline.history.api import HistoryApi
-from pipeline.stages.history import HistoryProcessor
-from tests.integration.history.factories import enriched, record
+from tests.integration.history.factories import enriched, load
 
 # A fixed clock half-way through an hour, so every bucket below is known exactly.
 NOW = datetime.now(timezone.utc).replace(minute=30, second=0, microsecond=0)
@@ -35,13 +33,7 @@ def loaded(history_db):
               enriched(WEB, "updated", at_hour(3)),  # not a firing
               enriched(WEB, "new", at_hour(50))]  # two days ago: outside 24h, inside 3d
 
-    async def load():
-        processor = HistoryProcessor(history_db)
-        for value in values:
-            assert await processor.process(record(value), {}, NOW) == ()
-        await processor.flush()
-        await processor.aclose()
-    asyncio.run(load())
+    load(history_db, values, NOW)
     return history_db
 
 

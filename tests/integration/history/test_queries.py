@@ -14,7 +14,7 @@ from pipeline.fingerprint import alert_fingerprint
 from pipeline.history import queries
 from pipeline.history.api import HistoryApi
 from pipeline.stages.history import HistoryProcessor
-from tests.integration.history.factories import enriched, notification, outcome, record
+from tests.integration.history.factories import enriched, load, notification, outcome, record
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
 A = {"alertname": "DiskFull", "team": "db", "instance": "db1"}
@@ -49,13 +49,7 @@ def loaded(history_db):
     with psycopg.connect(history_db.dsn, autocommit=True) as conn:
         conn.execute("TRUNCATE alert_changes, alert_summaries, alert_firings_hourly, alert_firings_daily, notifications, delivery_outcomes")
 
-    async def load():
-        processor = HistoryProcessor(history_db)
-        for value in dataset():
-            assert await processor.process(record(value), {}, NOW) == ()
-        await processor.flush()
-        await processor.aclose()
-    asyncio.run(load())
+    load(history_db, dataset(), NOW)
     return history_db
 
 

@@ -6,7 +6,6 @@ does not answer, where the page says history is not available."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 from datetime import datetime, timedelta, timezone
 
@@ -17,10 +16,9 @@ from playwright.sync_api import expect
 
 from pipeline.fingerprint import alert_fingerprint
 from pipeline.settings import HistorySettings
-from pipeline.stages.history import HistoryProcessor
 from tests.integration.api.conftest import get_json, wait_for
 from tests.integration.history.conftest import history_db  # noqa: F401  (the module's database)
-from tests.integration.history.factories import enriched, notification, outcome, record
+from tests.integration.history.factories import enriched, load, notification, outcome
 from tests.integration.ui.browser import PHONE
 from tests.integration.ui.conftest import OPEN_SOURCES, running_bridge
 
@@ -56,13 +54,7 @@ def dataset():
 
 @pytest.fixture(scope="module")
 def history(history_db):  # noqa: F811
-    async def load():
-        processor = HistoryProcessor(history_db)
-        for value in dataset():
-            assert await processor.process(record(value), {}, NOW) == ()
-        await processor.flush()
-        await processor.aclose()
-    asyncio.run(load())
+    load(history_db, dataset(), NOW)
     with psycopg.connect(history_db.dsn) as conn:
         assert conn.execute("SELECT count(*) FROM alert_changes").fetchone()[0] == 6 + 1 + 3 + len(BATCH)
     return history_db
