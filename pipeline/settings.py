@@ -287,9 +287,16 @@ class WorkerSettings(Section):
         description="How long after the last record a chain reports at watermark_interval_s, seconds.",
     )
     watermark_lateness_ms: int = Field(
-        10, ge=0, le=10_000,
-        description="Once a chain read all its input partition holds, the time it reports is now minus "
-        "this: the spread between the partitions' appends of one write, milliseconds.",
+        25, ge=0, le=10_000,
+        description="A chain that read all its input partition held at a fetch reports it handled up "
+        "to that fetch minus this: how long a record may take from its receipt (its timestamp) to "
+        "the broker, milliseconds. A group's first flush (group_wait 0) waits about this long.",
+    )
+    watermark_fetch_wait_ms: int = Field(
+        20, ge=1, le=1500,
+        description="How long the consumer of a chain that reports its progress lets the broker hold a "
+        "fetch that finds no record, milliseconds (Faust's default is 1500): its idle partitions' "
+        "reports advance this often.",
     )
     rocksdb_cache_mb: int = Field(32, ge=1, description="RocksDB block cache of a worker (rocksdb:// store), MiB.")
     rocksdb_write_buffer_mb: int = Field(

@@ -8,9 +8,11 @@ and the rest waited a whole group_interval (Alertmanager sends them in one notif
 
 So every chain feeding one that needs event time reports, per partition of its input, a time up to
 which it has handled everything there — the timestamp of the last record it handled (the bridge stamps
-every record of a POST with the time it received the POST), or, where it has read all the partition
-holds, the time it saw that minus ``worker.watermark_lateness_ms`` (a record received before it may
-still be on its way to the broker) — and the chain downstream takes, per partition of its own input,
+every record of a POST with the time it received the POST), or, where it has handled all the
+partition held at a fetch, the time of that fetch's response minus ``worker.watermark_lateness_ms``
+(a record received before may still be on its way to the broker; not "now": a partition's highwater
+is only as fresh as its last fetch, so those chains fetch every ``worker.watermark_fetch_wait_ms``
+even when no record comes) — and the chain downstream takes, per partition of its own input,
 the minimum over the upstream partitions: the **watermark**. A group's first flush waits until the
 watermark of its partition reaches its due time, bounded by ``group.first_flush_max_wait_s`` (a slow
 upstream must not hold notifications back).

@@ -64,6 +64,7 @@ log = logging.getLogger(__name__)
 # Our Faust store (pipeline.runtime.faust_store). With a host part: Faust falls back to the app's
 # default store when the URL is empty, and yarl reads "pipeline://" as empty.
 STORE_URL = "pipeline://tables"
+FAUST_FETCH_MAX_WAIT_MS = 1500  # what Faust's aiokafka consumer is made with
 EMPTY_BATCH = pack([])  # the value of a header-only watermark report
 
 
@@ -175,6 +176,7 @@ class ChainWorker:
         self._reported: set[tuple[str, int]] = set()  # got a report on a batch since the last round
         self._last_activity = 0.0
         self._woken = asyncio.Event()  # set by activity after an idle spell: report at once
+        self._fetch_wait_ms = FAUST_FETCH_MAX_WAIT_MS
         self._event_time_tickers = [i for i, r in enumerate(self.executor.runners)
                                     if r.processor.WANTS_EVENT_TIME and r.processor.TICK_INTERVAL_S]
         if self._forwarding:
@@ -379,16 +381,23 @@ class ChainWorker:
         owned = self._owned or frozenset()
         values = self._progress.report(owned)
         if not self._forwarding:
-            now_ms = int(time.time() * 1000) - self.settings.worker.watermark_lateness_ms
+            now_ms = int(time.time() * 1000)
+            lateness = self.settings.worker.watermark_lateness_ms
             for partition in owned:
-                if not self._progress.busy(partition) and self._caught_up(partition):
-                    values[partition] = max(values.get(partition, -1), now_ms)
+                if self._progress.busy(partition):
+                    continue
+                polled_ms = self._caught_up_at(partition)
+                if polled_ms is not None:
+                    values[partition] = max(values.get(partition, -1), min(now_ms, polled_ms) - lateness)
         return values
 
-    def _caught_up(self, partition: int) -> bool:
-        """Whether every record the partition held at the consumer's last fetch was handled. Reads
-        aiokafka's highwater and position and Faust's read offset (set once a record was handed to
-        the agents; after a seek, the offset sought to), see docs/faust.md."""
+    def _caught_up_at(self, partition: int) -> int | None:
+        """When the partition was last seen holding nothing this worker has not handled: the time
+        (ms) of the fetch response whose highwater showed it, None if it holds more. A record not in
+        that highwater was appended after the response; received more than watermark_lateness_ms
+        before it, it is late (its group may flush without it). Reads aiokafka's highwater,
+        position and poll timestamp and Faust's read offset (set once a record was handed to the
+        agents; after a seek, the offset sought to), see docs/faust.md."""
         from faust.types import TP
 
         tp = TP(self._first_topic, partition)
@@ -396,18 +405,33 @@ class ChainWorker:
             consumer = self.app.consumer._thread._ensure_consumer()
             state = consumer._subscription.subscription.assignment.state_value(tp)
         except Exception:  # noqa: BLE001 - not assigned (rebalancing): not known to be caught up
-            return False
-        if state is None or state.highwater is None:
-            return False
-        highwater = state.highwater
+            return None
+        if state is None or state.highwater is None or state.timestamp is None:
+            return None
+        highwater, polled_ms = state.highwater, state.timestamp
         read = self.app.consumer._read_offset.get(tp)
         if read is None:  # nothing handed on since a seek to the partition's beginning
             position = getattr(state, "_position", None)
-            return position is not None and position >= highwater
+            return polled_ms if position is not None and position >= highwater else None
         if read >= highwater:  # the offset sought to, nothing handed on since
-            return True
+            return polled_ms
         handled = self._next_offset.get(partition)
-        return handled is not None and handled > read and read + 1 >= highwater
+        return polled_ms if handled is not None and handled > read and read + 1 >= highwater else None
+
+    def _set_fetch_wait(self) -> None:
+        """The consumer's fetches come back after watermark_fetch_wait_ms at most (not Faust's 1.5 s)
+        even when no record came: the poll timestamps of idle partitions, which bound what they
+        report, keep up with the partitions that got records."""
+        wait_ms = self.settings.worker.watermark_fetch_wait_ms
+        if wait_ms == self._fetch_wait_ms:
+            return
+        try:
+            fetcher = self.app.consumer._thread._ensure_consumer()._fetcher
+        except Exception:  # noqa: BLE001 - not started yet: tried again at the next round
+            return
+        if fetcher is not None:
+            fetcher._fetch_max_wait_ms = wait_ms  # read when the next fetch request is made
+            self._fetch_wait_ms = wait_ms
 
     def _batch_report(self, topic: str, partition: int) -> list[tuple[str, bytes]]:
         if topic not in self._report_to or not self._owned:
@@ -425,6 +449,8 @@ class ChainWorker:
         partitions = {t: self.topology.topics[self._cluster[t]].partitions for t in self._report_to}
         while True:
             hot = time.monotonic() - self._last_activity <= worker.watermark_hot_s
+            if not self._forwarding:
+                self._set_fetch_wait()
             if hot:
                 await asyncio.sleep(worker.watermark_interval_s)
             else:
