@@ -100,6 +100,9 @@ class ChainWorker:
         self._view_targets = {settings.topic(t): follows for t, follows in self.executor.view_ports().items()}
         self._in_flight: dict[str, Any] = {}
         self._paused_generation: int | None = None
+        self._seek_round = 0  # counts the seeks back to the committed offsets
+        self._sought: dict = {}  # input TP -> the seek round that last sought it
+        self._resume_at: dict = {}  # input TP -> after the last record handed on since the seek
         self._event_time(chain_name)
         self._wire_processors()
 
@@ -262,6 +265,7 @@ class ChainWorker:
         if not getattr(self.app.consumer, "seeks_fully", False):
             self.app.consumer.seeks_fully = True
             self._seek_fully()
+            self._drop_stale_fetches()
         while self._view_targets and (self._follower is None or not self._follower.caught_up.is_set()):
             await asyncio.sleep(0.05)
         self._apply_views()
@@ -569,6 +573,10 @@ class ChainWorker:
         sources = {self.settings.topic(t) for t in self.executor.entries}
 
         async def perform_seek() -> None:
+            self._seek_round += 1  # before the seek is asked for: a fetch begun before it is stale
+            for tp in consumer.assignment():
+                if tp.topic in sources:
+                    self._sought[tp] = self._seek_round
             await faust_seek()
             from aiokafka.structs import TopicPartition
 
@@ -578,8 +586,57 @@ class ChainWorker:
                 thread = consumer._thread
                 aiokafka_consumer = thread._ensure_consumer()
                 await thread.call_thread(aiokafka_consumer.seek_to_beginning, *unseen)
+            for tp in consumer.assignment():
+                if tp.topic in sources:
+                    self._resume_at[tp] = consumer._read_offset.get(tp)  # None: from the beginning
 
         consumer.perform_seek = perform_seek
+
+    def _drop_stale_fetches(self) -> None:
+        """Read again, from where the seek left them, the partitions whose records came from a
+        fetch begun before a seek (a Faust workaround, docs/faust.md). Faust hands on the records of
+        a fetch that was asked for before the rebalance's seek back to the committed offsets: they
+        move its read offset past the records the seek was for, and it then drops those records
+        when they are fetched again (alerts that reached the group stage while a fresh group worker
+        took over were never grouped). Such records are not handed on; their partition is sought
+        to the offset after the last record handed on since the seek (or the offset sought to)."""
+        consumer = self.app.consumer
+        faust_getmany = consumer.getmany
+        sought, resume_at = self._sought, self._resume_at
+
+        async def getmany(timeout: float):
+            began = self._seek_round  # the fetch may wait for the flow first: a seek then counts too
+            stale: dict = {}
+            async for tp, message in faust_getmany(timeout=timeout):
+                if sought.get(tp, 0) > began:
+                    if tp not in stale:
+                        stale[tp] = 0
+                        await self._seek_again(tp)
+                    stale[tp] += 1
+                    continue
+                if tp in sought:
+                    resume_at[tp] = message.offset + 1
+                yield tp, message
+            if stale:
+                log.info("%s: %d records fetched before a seek not handed on; read again from %s",
+                         self.chain.name, sum(stale.values()),
+                         ", ".join(f"{tp.topic}[{tp.partition}]@{_or_start(resume_at.get(tp))}" for tp in stale))
+
+        consumer.getmany = getmany
+
+    async def _seek_again(self, tp) -> None:
+        from aiokafka.structs import TopicPartition
+
+        consumer = self.app.consumer
+        offset = self._resume_at.get(tp)
+        thread = consumer._thread
+        aiokafka_consumer = thread._ensure_consumer()
+        target = TopicPartition(tp.topic, tp.partition)
+        if offset is None:
+            await thread.call_thread(aiokafka_consumer.seek_to_beginning, target)
+        else:
+            await thread.call_thread(aiokafka_consumer.seek, target, offset)
+        consumer._read_offset[tp] = offset  # what Faust's own seek sets: records from it on are handed on
 
     async def _pause_changelogs(self) -> None:
         """Stop the consumer from fetching the tables' changelogs once recovery read them (a Faust
@@ -750,6 +807,10 @@ def faust_security(kafka) -> dict[str, Any]:
     else:
         credentials = faust.SSLCredentials(context)
     return {"broker_credentials": credentials}
+
+
+def _or_start(offset: int | None) -> str:
+    return "the beginning" if offset is None else str(offset)
 
 
 def _model(topology: Topology, topic: str):
