@@ -103,6 +103,7 @@ class ChainWorker:
         self._seek_round = 0  # counts the seeks back to the committed offsets
         self._sought: dict = {}  # input TP -> the seek round that last sought it
         self._resume_at: dict = {}  # input TP -> after the last record handed on since the seek
+        self._seeking = False
         self._event_time(chain_name)
         self._wire_processors()
 
@@ -577,18 +578,22 @@ class ChainWorker:
             for tp in consumer.assignment():
                 if tp.topic in sources:
                     self._sought[tp] = self._seek_round
-            await faust_seek()
-            from aiokafka.structs import TopicPartition
+            self._seeking = True  # records dropped meanwhile are read again from where this seek puts them
+            try:
+                await faust_seek()
+                from aiokafka.structs import TopicPartition
 
-            unseen = [TopicPartition(tp.topic, tp.partition) for tp in consumer.assignment()
-                      if tp.topic in sources and not consumer._committed_offset.get(tp)]
-            if unseen:
-                thread = consumer._thread
-                aiokafka_consumer = thread._ensure_consumer()
-                await thread.call_thread(aiokafka_consumer.seek_to_beginning, *unseen)
-            for tp in consumer.assignment():
-                if tp.topic in sources:
-                    self._resume_at[tp] = consumer._read_offset.get(tp)  # None: from the beginning
+                unseen = [TopicPartition(tp.topic, tp.partition) for tp in consumer.assignment()
+                          if tp.topic in sources and not consumer._committed_offset.get(tp)]
+                if unseen:
+                    thread = consumer._thread
+                    aiokafka_consumer = thread._ensure_consumer()
+                    await thread.call_thread(aiokafka_consumer.seek_to_beginning, *unseen)
+                for tp in consumer.assignment():
+                    if tp.topic in sources:
+                        self._resume_at[tp] = consumer._read_offset.get(tp)  # None: from the beginning
+            finally:
+                self._seeking = False
 
         consumer.perform_seek = perform_seek
 
@@ -611,7 +616,8 @@ class ChainWorker:
                 if sought.get(tp, 0) > began:
                     if tp not in stale:
                         stale[tp] = 0
-                        await self._seek_again(tp)
+                        if not self._seeking:  # a seek under way puts the partition where it must be
+                            await self._seek_again(tp)
                     stale[tp] += 1
                     continue
                 if tp in sought:
