@@ -574,24 +574,18 @@ class ChainWorker:
         sources = {self.settings.topic(t) for t in self.executor.entries}
 
         async def perform_seek() -> None:
+            inputs = [tp for tp in consumer.assignment() if tp.topic in sources]
             self._seek_round += 1  # before the seek is asked for: a fetch begun before it is stale
-            for tp in consumer.assignment():
-                if tp.topic in sources:
-                    self._sought[tp] = self._seek_round
+            for tp in inputs:
+                self._sought[tp] = self._seek_round
             self._seeking = True  # records dropped meanwhile are read again from where this seek puts them
             try:
                 await faust_seek()
-                from aiokafka.structs import TopicPartition
-
-                unseen = [TopicPartition(tp.topic, tp.partition) for tp in consumer.assignment()
-                          if tp.topic in sources and not consumer._committed_offset.get(tp)]
+                unseen = [_aiokafka_tp(tp) for tp in inputs if not consumer._committed_offset.get(tp)]
                 if unseen:
-                    thread = consumer._thread
-                    aiokafka_consumer = thread._ensure_consumer()
-                    await thread.call_thread(aiokafka_consumer.seek_to_beginning, *unseen)
-                for tp in consumer.assignment():
-                    if tp.topic in sources:
-                        self._resume_at[tp] = consumer._read_offset.get(tp)  # None: from the beginning
+                    await self._on_consumer_thread("seek_to_beginning", *unseen)
+                for tp in inputs:
+                    self._resume_at[tp] = consumer._read_offset.get(tp)  # None: from the beginning
             finally:
                 self._seeking = False
 
@@ -611,38 +605,40 @@ class ChainWorker:
 
         async def getmany(timeout: float):
             began = self._seek_round  # the fetch may wait for the flow first: a seek then counts too
-            stale: dict = {}
+            stale: set = set()
+            dropped = 0
             async for tp, message in faust_getmany(timeout=timeout):
-                if sought.get(tp, 0) > began:
+                round_ = sought.get(tp)
+                if round_ is None:  # not an input partition
+                    yield tp, message
+                elif round_ <= began:
+                    resume_at[tp] = message.offset + 1
+                    yield tp, message
+                else:
+                    dropped += 1
                     if tp not in stale:
-                        stale[tp] = 0
+                        stale.add(tp)
                         if not self._seeking:  # a seek under way puts the partition where it must be
                             await self._seek_again(tp)
-                    stale[tp] += 1
-                    continue
-                if tp in sought:
-                    resume_at[tp] = message.offset + 1
-                yield tp, message
             if stale:
                 log.info("%s: %d records fetched before a seek not handed on; read again from %s",
-                         self.chain.name, sum(stale.values()),
+                         self.chain.name, dropped,
                          ", ".join(f"{tp.topic}[{tp.partition}]@{_or_start(resume_at.get(tp))}" for tp in stale))
 
         consumer.getmany = getmany
 
     async def _seek_again(self, tp) -> None:
-        from aiokafka.structs import TopicPartition
-
-        consumer = self.app.consumer
         offset = self._resume_at.get(tp)
-        thread = consumer._thread
-        aiokafka_consumer = thread._ensure_consumer()
-        target = TopicPartition(tp.topic, tp.partition)
         if offset is None:
-            await thread.call_thread(aiokafka_consumer.seek_to_beginning, target)
+            await self._on_consumer_thread("seek_to_beginning", _aiokafka_tp(tp))
         else:
-            await thread.call_thread(aiokafka_consumer.seek, target, offset)
-        consumer._read_offset[tp] = offset  # what Faust's own seek sets: records from it on are handed on
+            await self._on_consumer_thread("seek", _aiokafka_tp(tp), offset)
+        self.app.consumer._read_offset[tp] = offset  # what Faust's own seek sets: records from it on are handed on
+
+    async def _on_consumer_thread(self, method: str, *args) -> None:
+        """Call a method of the aiokafka consumer on Faust's consumer thread, where it runs."""
+        thread = self.app.consumer._thread
+        await thread.call_thread(getattr(thread._ensure_consumer(), method), *args)
 
     async def _pause_changelogs(self) -> None:
         """Stop the consumer from fetching the tables' changelogs once recovery read them (a Faust
@@ -652,15 +648,11 @@ class ChainWorker:
         generation = self.app.consumer_generation_id
         if generation == self._paused_generation or not self.app.tables.recovery.completed.is_set():
             return
-        from aiokafka.structs import TopicPartition
-
         names = {t.changelog for t in self.executor.tables()}  # type: ignore[attr-defined]
-        tps = [TopicPartition(tp.topic, tp.partition) for tp in self.app.consumer.assignment() if tp.topic in names]
+        tps = [_aiokafka_tp(tp) for tp in self.app.consumer.assignment() if tp.topic in names]
         if tps:
-            thread = self.app.consumer._thread
-            aiokafka_consumer = thread._ensure_consumer()
             try:
-                await thread.call_thread(lambda: aiokafka_consumer.pause(*tps))
+                await self._on_consumer_thread("pause", *tps)
             except Exception:  # noqa: BLE001 - only latency depends on it; the next checkpoint tries again
                 log.exception("%s: could not pause the changelog partitions", self.chain.name)
                 return
@@ -813,6 +805,12 @@ def faust_security(kafka) -> dict[str, Any]:
     else:
         credentials = faust.SSLCredentials(context)
     return {"broker_credentials": credentials}
+
+
+def _aiokafka_tp(tp):
+    from aiokafka.structs import TopicPartition
+
+    return TopicPartition(tp.topic, tp.partition)
 
 
 def _or_start(offset: int | None) -> str:
