@@ -100,10 +100,11 @@ class ChainWorker:
         self._view_targets = {settings.topic(t): follows for t, follows in self.executor.view_ports().items()}
         self._in_flight: dict[str, Any] = {}
         self._paused_generation: int | None = None
-        self._seek_round = 0  # counts the seeks back to the committed offsets
+        self._seek_round = 0  # counts the seeks of input partitions (Faust's and ours)
         self._sought: dict = {}  # input TP -> the seek round that last sought it
         self._resume_at: dict = {}  # input TP -> after the last record handed on since the seek
         self._seeking = False
+        self._reseek: set = set()  # input TPs to seek again once the seek under way knows its offsets
         self._event_time(chain_name)
         self._wire_processors()
 
@@ -578,7 +579,7 @@ class ChainWorker:
             self._seek_round += 1  # before the seek is asked for: a fetch begun before it is stale
             for tp in inputs:
                 self._sought[tp] = self._seek_round
-            self._seeking = True  # records dropped meanwhile are read again from where this seek puts them
+            self._seeking = True  # records dropped meanwhile are read again once this seek knows its offsets
             try:
                 await faust_seek()
                 unseen = [_aiokafka_tp(tp) for tp in inputs if not consumer._committed_offset.get(tp)]
@@ -588,6 +589,12 @@ class ChainWorker:
                     self._resume_at[tp] = consumer._read_offset.get(tp)  # None: from the beginning
             finally:
                 self._seeking = False
+            # The fetch that returned records dropped meanwhile also moved the consumer's position
+            # past them (it follows what it returns), whether it ended before or after the seek.
+            for tp in [tp for tp in inputs if tp in self._reseek]:
+                await self._seek_again(tp)
+                self._reseek.discard(tp)  # dropped until now; from here on the seek round tells
+            self._reseek.clear()  # partitions no longer assigned
 
         consumer.perform_seek = perform_seek
 
@@ -598,10 +605,13 @@ class ChainWorker:
         move its read offset past the records the seek was for, and it then drops those records
         when they are fetched again (alerts that reached the group stage while a fresh group worker
         took over were never grouped). Such records are not handed on; their partition is sought
-        to the offset after the last record handed on since the seek (or the offset sought to)."""
+        to the offset after the last record handed on since the seek (or the offset sought to):
+        at once, or, while the rebalance's seek is under way, once that seek knows its offsets
+        (until then the partition's records are dropped). Every seek, Faust's or this one, starts a
+        new round: records of a fetch begun in an earlier round are stale."""
         consumer = self.app.consumer
         faust_getmany = consumer.getmany
-        sought, resume_at = self._sought, self._resume_at
+        sought, resume_at, reseek = self._sought, self._resume_at, self._reseek
 
         async def getmany(timeout: float):
             began = self._seek_round  # the fetch may wait for the flow first: a seek then counts too
@@ -611,23 +621,28 @@ class ChainWorker:
                 round_ = sought.get(tp)
                 if round_ is None:  # not an input partition
                     yield tp, message
-                elif round_ <= began:
+                elif round_ <= began and tp not in reseek:
                     resume_at[tp] = message.offset + 1
                     yield tp, message
                 else:
                     dropped += 1
                     if tp not in stale:
                         stale.add(tp)
-                        if not self._seeking:  # a seek under way puts the partition where it must be
+                        if self._seeking:
+                            reseek.add(tp)
+                        elif tp not in reseek:
                             await self._seek_again(tp)
             if stale:
                 log.info("%s: %d records fetched before a seek not handed on; read again from %s",
                          self.chain.name, dropped,
-                         ", ".join(f"{tp.topic}[{tp.partition}]@{_or_start(resume_at.get(tp))}" for tp in stale))
+                         ", ".join(f"{tp.topic}[{tp.partition}]@{_or_start(resume_at.get(tp), tp in reseek)}"
+                                   for tp in stale))
 
         consumer.getmany = getmany
 
     async def _seek_again(self, tp) -> None:
+        self._seek_round += 1  # before the seek is asked for: a fetch begun before it is stale
+        self._sought[tp] = self._seek_round
         offset = self._resume_at.get(tp)
         if offset is None:
             await self._on_consumer_thread("seek_to_beginning", _aiokafka_tp(tp))
@@ -813,7 +828,9 @@ def _aiokafka_tp(tp):
     return TopicPartition(tp.topic, tp.partition)
 
 
-def _or_start(offset: int | None) -> str:
+def _or_start(offset: int | None, pending: bool = False) -> str:
+    if pending:
+        return "where the seek under way puts it"
     return "the beginning" if offset is None else str(offset)
 
 
