@@ -8,7 +8,9 @@ Callers decide what counts as a failure and what to do while it is open:
 
 - the sink (per target): retryable failures other than 429 count (a 429 is the target's rate limit,
   a permanent 4xx means the endpoint answered); while open, records go to the next retry tier,
-  counted as an attempt, so a dead endpoint still ends in the DLQ after the last tier;
+  counted as an attempt, so a dead endpoint still ends in the DLQ after the last tier; while the
+  probe is under way, records wait for its outcome (up to the sink's max_local_wait_s), so a target
+  that is back gets its backlog at once instead of a tier later;
 - the LLM classifier: any failed request counts; while open the rules stand, at no latency.
 """
 
@@ -36,6 +38,11 @@ class CircuitBreaker:
     @property
     def consecutive_failures(self) -> int:
         return self._failures
+
+    @property
+    def probing(self) -> bool:
+        """A probe call is under way (half-open)."""
+        return self._probe_in_flight
 
     def state(self, now: float) -> BreakerState:
         if self._opened_at is None:

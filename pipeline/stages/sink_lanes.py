@@ -31,6 +31,7 @@ each call returns once its own write is durable.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import time
@@ -43,7 +44,7 @@ from typing import Protocol
 from connectors.base import Connector, DeliveryContext, Outcome
 from pipeline.dead_letters import dead_letter_headers
 from pipeline.delivery import ledger, metrics
-from pipeline.circuit_breaker import CircuitBreaker
+from pipeline.circuit_breaker import BreakerState, CircuitBreaker
 from pipeline.delivery.headers import RetryState, secret_free, with_retry_state
 from pipeline.delivery.ratelimit import TokenBucket
 from pipeline.delivery.retry import DeadLetter, RetryLater, RetryPolicy
@@ -87,6 +88,9 @@ class Ledger(Protocol):
     async def release(self, notification_id: str, entry: ledger.LedgerEntry) -> None: ...
 
 
+_CLOSED_PASS = object()  # Lane.take's pass while the breaker is closed
+
+
 class Lane:
     """One target: its queue, workers, bucket and breaker (and its metrics' label children, looked up once)."""
 
@@ -101,6 +105,55 @@ class Lane:
         self.delivered = metrics.DELIVERED.labels(target_key)
         self.latency = metrics.LATENCY.labels(target_key)
         self.breaker_state = metrics.BREAKER_STATE.labels(target_key)
+        self.opened_at: float | None = None  # while the breaker is not closed: when it opened
+        self._probe_over: asyncio.Event | None = None  # set when the probe under way has its outcome
+
+    def take(self, now: float) -> object | None:
+        """A pass to call the target now, or None while the breaker holds calls back. The pass of the
+        half-open breaker's one probe is its ``_probe_over`` event; ``end`` it once done."""
+        if not self.breaker.allow(now):
+            return None
+        if self.breaker.probing:
+            self._probe_over = asyncio.Event()
+            return self._probe_over
+        return _CLOSED_PASS
+
+    def end(self, call_pass: object) -> None:
+        """The call of ``call_pass`` is over: if it was the probe and recorded no outcome, release it."""
+        if call_pass is self._probe_over and call_pass is not _CLOSED_PASS:
+            self.breaker.release_probe()
+            self._probe_ended()
+
+    async def wait_for_probe(self, timeout_s: float) -> None:
+        """While the probe is under way, wait (at most ``timeout_s``) for its outcome: jobs that came
+        due meanwhile go out as soon as it succeeds instead of each moving on a retry tier."""
+        probe_over = self._probe_over
+        if probe_over is not None and self.breaker.probing:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout_s):
+                    await probe_over.wait()
+
+    def _probe_ended(self) -> None:
+        if self._probe_over is not None:
+            self._probe_over.set()
+            self._probe_over = None
+
+    def record_failure(self, now: float, reason: str) -> None:
+        self.breaker.record_failure(now)
+        self._probe_ended()
+        if self.opened_at is None and self.breaker.state(now) is not BreakerState.CLOSED:
+            self.opened_at = now
+            log.warning("sink: target %s failed %d times in a row (last: %s); circuit open: its notifications "
+                        "go to the retry tiers, one probe every %gs", self.target_key,
+                        self.breaker.consecutive_failures, reason, self.breaker.cooldown_s)
+
+    def record_success(self, now: float) -> None:
+        self.breaker.record_success()
+        self._probe_ended()
+        if self.opened_at is not None:
+            log.warning("sink: target %s answers again; circuit closed after %.1fs", self.target_key,
+                        now - self.opened_at)
+            self.opened_at = None
 
 
 class Deliverer:
@@ -195,22 +248,26 @@ class Deliverer:
                 lane.breaker_state.set(int(lane.breaker.state(self.clock())))
 
     async def _handle(self, lane: Lane, job: Job, ctx: DeliveryContext) -> None:
-        if not lane.breaker.allow(self.clock()):
-            await self._retry(job, lane, f"{job.connector.kind}: circuit open after repeated failures")
-            return
-        wait = lane.bucket.reserve(self.clock())
-        while wait > 0:
-            if wait > self.settings.max_local_wait_s:
-                lane.breaker.release_probe()
-                await self._retry(job, lane, f"{job.connector.kind}: rate limited for {wait:.1f}s", wait)
+        probe = lane.take(self.clock())
+        if probe is None:
+            await lane.wait_for_probe(self.settings.max_local_wait_s)
+            probe = lane.take(self.clock())
+            if probe is None:
+                await self._retry(job, lane, f"{job.connector.kind}: circuit open after repeated failures")
                 return
-            await asyncio.sleep(wait)
+        try:
             wait = lane.bucket.reserve(self.clock())
-        entry = await self._claim(lane, job)
-        if entry is None:
-            lane.breaker.release_probe()
-            return
-        await self._attempt(lane, job, entry, ctx)
+            while wait > 0:
+                if wait > self.settings.max_local_wait_s:
+                    await self._retry(job, lane, f"{job.connector.kind}: rate limited for {wait:.1f}s", wait)
+                    return
+                await asyncio.sleep(wait)
+                wait = lane.bucket.reserve(self.clock())
+            entry = await self._claim(lane, job)
+            if entry is not None:
+                await self._attempt(lane, job, entry, ctx)
+        finally:
+            lane.end(probe)  # a probe that called nothing (or failed in between) tells nothing: released
 
     async def _claim(self, lane: Lane, job: Job) -> ledger.LedgerEntry | None:
         """Our pending ledger entry, or None when the job was settled otherwise (skipped, requeued,
@@ -256,7 +313,7 @@ class Deliverer:
         outcome = await self._call(connector, notification, ctx)
         lane.latency.observe(self.clock() - started)
         if outcome.kind == "delivered":
-            lane.breaker.record_success()
+            lane.record_success(self.clock())
             await self._durably(lambda: self.ledger.mark_delivered(notification.id, ledger.delivered(self.wall_clock())))
             if outcome.thread_state:
                 await self._durably(lambda: ctx.threads.put(connector.thread_key(notification), outcome.thread_state))
@@ -265,9 +322,9 @@ class Deliverer:
             job.done()
             return
         if outcome.kind == "retryable" and outcome.status_code != 429:
-            lane.breaker.record_failure(self.clock())
+            lane.record_failure(self.clock(), outcome.reason)
         else:
-            lane.breaker.record_success()  # the endpoint answered (a rate limit or a refusal)
+            lane.record_success(self.clock())  # the endpoint answered (a rate limit or a refusal)
         if outcome.retry_after:
             lane.bucket.pause_until(self.clock() + outcome.retry_after)
         # Free the id before the record goes on: a crash in between re-reads the record and tries
