@@ -104,7 +104,9 @@ class ChainWorker:
         self._sought: dict = {}  # input TP -> the seek round that last sought it
         self._resume_at: dict = {}  # input TP -> after the last record handed on since the seek
         self._seeking = False
-        self._reseek: set = set()  # input TPs to seek again once the seek under way knows its offsets
+        self._reseek: set = set()  # input TPs to seek again once the flow resumes after the seek under way
+        self._seek_inputs: list = []  # the input TPs of the last rebalance's seek
+        self._reseeking: asyncio.Future | None = None
         self._event_time(chain_name)
         self._wire_processors()
 
@@ -579,7 +581,11 @@ class ChainWorker:
             self._seek_round += 1  # before the seek is asked for: a fetch begun before it is stale
             for tp in inputs:
                 self._sought[tp] = self._seek_round
-            self._seeking = True  # records dropped meanwhile are read again once this seek knows its offsets
+            self._seek_inputs = inputs
+            # Until the flow resumes every input record fetched is dropped and its partition sought
+            # again then: Faust resumes the flow after this seek by clearing the streams' queues, so
+            # a record handed on meanwhile would be gone with Faust's read offset already past it.
+            self._seeking = True
             try:
                 await faust_seek()
                 unseen = [_aiokafka_tp(tp) for tp in inputs if not consumer._committed_offset.get(tp)]
@@ -587,16 +593,34 @@ class ChainWorker:
                     await self._on_consumer_thread("seek_to_beginning", *unseen)
                 for tp in inputs:
                     self._resume_at[tp] = consumer._read_offset.get(tp)  # None: from the beginning
-            finally:
-                self._seeking = False
-            # The fetch that returned records dropped meanwhile also moved the consumer's position
-            # past them (it follows what it returns), whether it ended before or after the seek.
-            for tp in [tp for tp in inputs if tp in self._reseek]:
-                await self._seek_again(tp)
-                self._reseek.discard(tp)  # dropped until now; from here on the seek round tells
-            self._reseek.clear()  # partitions no longer assigned
+            except BaseException:
+                self._seeking = False  # Faust starts the rebalance's recovery again
+                raise
 
         consumer.perform_seek = perform_seek
+        flow = self.app.flow_control
+        faust_resume = flow.resume
+
+        def resume() -> None:
+            faust_resume()
+            if self._seeking:
+                self._seeking = False
+                again = [tp for tp in self._seek_inputs if tp in self._reseek]
+                self._reseek.intersection_update(again)  # partitions no longer assigned are not sought
+                if again:
+                    self._reseeking = asyncio.ensure_future(self._seek_dropped(again))
+
+        flow.resume = resume
+
+    async def _seek_dropped(self, tps: list) -> None:
+        """Seek the partitions whose records were dropped while the rebalance's seek was under way to
+        where that seek put them (the fetches that returned those records moved the consumer on)."""
+        for tp in tps:
+            try:
+                await self._seek_again(tp)
+            except Exception:  # noqa: BLE001 - a stuck consumer is worse: the next rebalance seeks again
+                log.exception("%s: could not seek %s[%d] again", self.chain.name, tp.topic, tp.partition)
+            self._reseek.discard(tp)  # dropped until now; from here on the seek round tells
 
     def _drop_stale_fetches(self) -> None:
         """Read again, from where the seek left them, the partitions whose records came from a
@@ -606,9 +630,10 @@ class ChainWorker:
         when they are fetched again (alerts that reached the group stage while a fresh group worker
         took over were never grouped). Such records are not handed on; their partition is sought
         to the offset after the last record handed on since the seek (or the offset sought to):
-        at once, or, while the rebalance's seek is under way, once that seek knows its offsets
+        at once, or, while the rebalance's seek is under way, once the flow resumes after it
         (until then the partition's records are dropped). Every seek, Faust's or this one, starts a
-        new round: records of a fetch begun in an earlier round are stale."""
+        new round: records of a fetch begun in an earlier round are stale. While the rebalance's
+        seek is under way, every input record is dropped (see ``_seek_fully``)."""
         consumer = self.app.consumer
         faust_getmany = consumer.getmany
         sought, resume_at, reseek = self._sought, self._resume_at, self._reseek
@@ -621,7 +646,7 @@ class ChainWorker:
                 round_ = sought.get(tp)
                 if round_ is None:  # not an input partition
                     yield tp, message
-                elif round_ <= began and tp not in reseek:
+                elif round_ <= began and tp not in reseek and not self._seeking:
                     resume_at[tp] = message.offset + 1
                     yield tp, message
                 else:
