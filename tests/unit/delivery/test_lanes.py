@@ -211,67 +211,49 @@ def test_a_full_backlog_and_an_open_breaker_send_records_on_without_calling_the_
     asyncio.run(scenario())
 
 
-def _opened_breaker(deliverer, target, acked, cooldown_s):
-    """Open the lane's breaker of ``target`` with one failed delivery, then wait out the cool-down."""
-    async def run():
-        await deliverer.dispatch(job("f0", target, acked))
-        while not acked:
-            await asyncio.sleep(0.005)
-        await asyncio.sleep(cooldown_s + 0.01)
-    return run()
+async def _after_a_cool_down(failures: int, records: tuple[str, ...], concurrency: int = 3, delivered_already=()):
+    """One failed delivery (f0) opens the breaker of a target that fails ``failures`` times in all;
+    once its cool-down is over, ``records`` are dispatched together. Returns (target, ledger, output)."""
+    settings = SinkSettings(concurrency_per_target=concurrency, breaker_failures=1, breaker_cooldown_s=0.05,
+                            rate_per_target_s=1000, burst_per_target=1000)
+    deliverer, ledger, output, acked = make(settings)
+    target = ScriptedConnector("a", [Outcome.retryable("test: HTTP 503", 503)] * failures, delay=0.1)
+    await deliverer.dispatch(job("f0", target, acked))
+    while not acked:
+        await asyncio.sleep(0.005)
+    await asyncio.sleep(0.06)
+    for nid in delivered_already:
+        ledger.entries[nid] = delivered(1000.0)
+    for nid in records:
+        await deliverer.dispatch(job(nid, target, acked))
+    await settle(deliverer, acked, 1 + len(records))
+    return target, ledger, output
 
 
 def test_records_due_while_the_probe_is_under_way_wait_for_it_and_go_out_when_it_succeeds():
     # A target that is back gets its backlog at once: the records that came due during the probe
     # are not each moved on a retry tier (they would meet a breaker that is closed by then).
-    async def scenario():
-        settings = SinkSettings(concurrency_per_target=3, breaker_failures=1, breaker_cooldown_s=0.05,
-                                rate_per_target_s=1000, burst_per_target=1000)
-        deliverer, ledger, output, acked = make(settings)
-        target = ScriptedConnector("a", [Outcome.retryable("test: HTTP 503", 503)], delay=0.1)
-        await _opened_breaker(deliverer, target, acked, 0.05)
-        for nid in ("p1", "p2", "p3"):
-            await deliverer.dispatch(job(nid, target, acked))
-        await settle(deliverer, acked, 4)
-        assert target.calls == ["f0", "p1", "p2", "p3"]
-        assert [r[1] for r in output.records] == [b"f0"]  # only the first failure went to a tier
-        assert all(ledger.entries[n].state == "delivered" for n in ("p1", "p2", "p3"))
-    asyncio.run(scenario())
+    target, ledger, output = asyncio.run(_after_a_cool_down(1, ("p1", "p2", "p3")))
+    assert target.calls == ["f0", "p1", "p2", "p3"]
+    assert [r[1] for r in output.records] == [b"f0"]  # only the first failure went to a tier
+    assert all(ledger.entries[n].state == "delivered" for n in ("p1", "p2", "p3"))
 
 
 def test_when_the_probe_fails_the_records_that_waited_for_it_go_to_the_next_tier_uncalled():
-    async def scenario():
-        settings = SinkSettings(concurrency_per_target=3, breaker_failures=1, breaker_cooldown_s=0.05,
-                                rate_per_target_s=1000, burst_per_target=1000)
-        deliverer, ledger, output, acked = make(settings)
-        target = ScriptedConnector("a", [Outcome.retryable("test: HTTP 503", 503)] * 2, delay=0.1)
-        await _opened_breaker(deliverer, target, acked, 0.05)
-        for nid in ("p1", "p2", "p3"):
-            await deliverer.dispatch(job(nid, target, acked))
-        await settle(deliverer, acked, 4)
-        assert target.calls == ["f0", "p1"]
-        errors = {r[1].decode(): r[3]["pipeline.retry.last_error"] for r in output.records}
-        assert errors == {"f0": "test: HTTP 503", "p1": "test: HTTP 503",
-                          "p2": "test: circuit open after repeated failures",
-                          "p3": "test: circuit open after repeated failures"}
-    asyncio.run(scenario())
+    target, _ledger, output = asyncio.run(_after_a_cool_down(2, ("p1", "p2", "p3")))
+    assert target.calls == ["f0", "p1"]
+    errors = {r[1].decode(): r[3]["pipeline.retry.last_error"] for r in output.records}
+    assert errors == {"f0": "test: HTTP 503", "p1": "test: HTTP 503",
+                      "p2": "test: circuit open after repeated failures",
+                      "p3": "test: circuit open after repeated failures"}
 
 
 def test_a_probe_that_calls_nothing_hands_the_probe_to_the_next_record():
     # The probe's record was delivered already (read again after a restart): it tells nothing about
     # the target, so the breaker must not stay half-open with a probe that never ends.
-    async def scenario():
-        settings = SinkSettings(concurrency_per_target=1, breaker_failures=1, breaker_cooldown_s=0.05,
-                                rate_per_target_s=1000, burst_per_target=1000)
-        deliverer, ledger, output, acked = make(settings)
-        target = ScriptedConnector("a", [Outcome.retryable("test: HTTP 503", 503)])
-        await _opened_breaker(deliverer, target, acked, 0.05)
-        ledger.entries["p1"] = delivered(1000.0)
-        for nid in ("p1", "p2"):
-            await deliverer.dispatch(job(nid, target, acked))
-        await settle(deliverer, acked, 3)
-        assert target.calls == ["f0", "p2"] and ledger.entries["p2"].state == "delivered"
-    asyncio.run(scenario())
+    target, ledger, _output = asyncio.run(_after_a_cool_down(1, ("p1", "p2"), concurrency=1,
+                                                             delivered_already=("p1",)))
+    assert target.calls == ["f0", "p2"] and ledger.entries["p2"].state == "delivered"
 
 
 def test_a_long_retry_after_pauses_the_target_and_sends_the_next_record_to_a_long_enough_tier():
