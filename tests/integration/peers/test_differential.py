@@ -80,9 +80,11 @@ class AlertmanagerSilences:
         self.ids[key] = response.json()["silenceID"]
 
 
-# Wall-clock windows of 0.5 s on a shared 2-core machine: one rerun absorbs a scheduling hiccup; a real
-# mismatch fails both runs (the report lists every missed window).
-@pytest.mark.flaky(reruns=1, only_rerun=["AssertionError"])
+# Wall-clock windows of 0.5 s on a shared 2-core machine: reruns absorb a scheduling hiccup; a real
+# mismatch fails every run (the report lists every missed window). Two, because Alertmanager itself
+# missed its own windows (first notification ~1 s late) in the run and the rerun of one `make test`
+# on 2026-12-04: a comparison with a peer off its schedule proves nothing either way.
+@pytest.mark.flaky(reruns=2, only_rerun=["AssertionError"])
 def test_pipeline_matches_alertmanager_side_by_side(kafka_bootstrap, tmp_path):
     scenarios = all_scenarios()
     collector = WebhookCollector().start()
