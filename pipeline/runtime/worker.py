@@ -106,7 +106,7 @@ class ChainWorker:
         self._seeking = False
         self._reseek: set = set()  # input TPs to seek again once the flow resumes after the seek under way
         self._seek_inputs: list = []  # the input TPs of the last rebalance's seek
-        self._reseeking: asyncio.Future | None = None
+        self._reseeking: asyncio.Future | None = None  # held so the task is not garbage-collected
         self._event_time(chain_name)
         self._wire_processors()
 
@@ -578,9 +578,7 @@ class ChainWorker:
 
         async def perform_seek() -> None:
             inputs = [tp for tp in consumer.assignment() if tp.topic in sources]
-            self._seek_round += 1  # before the seek is asked for: a fetch begun before it is stale
-            for tp in inputs:
-                self._sought[tp] = self._seek_round
+            self._new_seek_round(inputs)
             self._seek_inputs = inputs
             # Until the flow resumes every input record fetched is dropped and its partition sought
             # again then: Faust resumes the flow after this seek by clearing the streams' queues, so
@@ -665,9 +663,14 @@ class ChainWorker:
 
         consumer.getmany = getmany
 
+    def _new_seek_round(self, tps) -> None:
+        """Called before a seek of ``tps`` is asked for: records of a fetch begun before it are stale."""
+        self._seek_round += 1
+        for tp in tps:
+            self._sought[tp] = self._seek_round
+
     async def _seek_again(self, tp) -> None:
-        self._seek_round += 1  # before the seek is asked for: a fetch begun before it is stale
-        self._sought[tp] = self._seek_round
+        self._new_seek_round((tp,))
         offset = self._resume_at.get(tp)
         if offset is None:
             await self._on_consumer_thread("seek_to_beginning", _aiokafka_tp(tp))

@@ -120,15 +120,15 @@ class Lane:
 
     def end(self, call_pass: object) -> None:
         """The call of ``call_pass`` is over: if it was the probe and recorded no outcome, release it."""
-        if call_pass is self._probe_over and call_pass is not _CLOSED_PASS:
+        if call_pass is self._probe_over:
             self.breaker.release_probe()
             self._probe_ended()
 
     async def wait_for_probe(self, timeout_s: float) -> None:
         """While the probe is under way, wait (at most ``timeout_s``) for its outcome: jobs that came
         due meanwhile go out as soon as it succeeds instead of each moving on a retry tier."""
-        probe_over = self._probe_over
-        if probe_over is not None and self.breaker.probing:
+        probe_over = self._probe_over  # not None exactly while the breaker's probe is under way
+        if probe_over is not None:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(timeout_s):
                     await probe_over.wait()
